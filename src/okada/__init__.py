@@ -1,0 +1,1 @@
+"""Okada quick-commerce backend."""

@@ -1,0 +1,152 @@
+"""``okada``: serve, up, migrate, check-arch."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from okada.infra.settings import Mode, PlatformSettings, default_port
+from okada.runtime.registry import SERVICES
+
+
+def _uvicorn(app: Any, host: str, port: int, *, factory: bool = False) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        factory=factory,
+        log_config=None,
+        access_log=False,
+        timeout_keep_alive=30,
+        limit_concurrency=2000,
+        h11_max_incomplete_event_size=65536,
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the embedded platform, or one service / the gateway / the simulators."""
+    host = args.host
+    if args.service is None:
+        from okada.runtime.embedded import create_embedded_app
+
+        settings = PlatformSettings(mode=Mode.EMBEDDED)
+        print(f"Okada (embedded) on http://{host}:{args.port} - docs at /docs", file=sys.stderr)
+        _uvicorn(create_embedded_app(settings), host, args.port)
+        return 0
+    port = (
+        args.port if args.port != 8000 or args.service == "gateway" else default_port(args.service)
+    )
+    if args.service == "gateway":
+        from okada.runtime.distributed import create_gateway_process_app
+
+        _uvicorn(create_gateway_process_app(), host, port)
+    elif args.service == "simulators":
+        from okada.simulators.sms import create_simulators_app
+
+        _uvicorn(create_simulators_app(), host, port)
+    else:
+        from okada.runtime.distributed import create_service_process_app
+
+        _uvicorn(create_service_process_app(args.service), host, port)
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Start every service, the simulators and the gateway as separate OS processes."""
+    env = {**os.environ, "OKADA_MODE": "distributed"}
+    names = ["simulators", *SERVICES, "gateway"]
+    procs: list[subprocess.Popen[bytes]] = []
+    for name in names:
+        procs.append(
+            subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", "okada.cli.main", "serve", name, "--host", args.host],
+                env=env,
+            )
+        )
+        if name == "simulators":
+            time.sleep(0.5)
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        while not stopping and all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    failed = [n for n, p in zip(names, procs, strict=True) if p.returncode not in (0, -15, None)]
+    return 1 if failed and not stopping else 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Upgrade the databases of the named services (all by default)."""
+    from okada.infra.db.engine import create_engine, ensure_database
+    from okada.infra.db.migrations import upgrade
+    from okada.runtime.registry import load
+
+    names = args.services or list(SERVICES)
+
+    async def run() -> None:
+        for name in names:
+            settings = PlatformSettings.for_service(name)
+            url = settings.database_url_for(name)
+            await ensure_database(url)
+            engine = create_engine(url)
+            try:
+                await upgrade(engine, load(name).migrations, name)
+            finally:
+                await engine.dispose()
+            print(f"{name}: migrated", file=sys.stderr)
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_check_arch(_args: argparse.Namespace) -> int:
+    """Run import-linter on the architecture contracts."""
+    return subprocess.call(["lint-imports"])  # noqa: S607 - installed in the venv
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``okada`` command."""
+    parser = argparse.ArgumentParser(prog="okada", description="Okada backend")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the embedded platform, or one process")
+    serve.add_argument("service", nargs="?", help="a service name, 'gateway' or 'simulators'")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+    up = sub.add_parser("up", help="run the distributed topology as local processes")
+    up.add_argument("--host", default="127.0.0.1")
+    up.set_defaults(func=cmd_up)
+    migrate = sub.add_parser("migrate", help="upgrade service databases")
+    migrate.add_argument("services", nargs="*")
+    migrate.set_defaults(func=cmd_migrate)
+    arch = sub.add_parser("check-arch", help="check import boundaries")
+    arch.set_defaults(func=cmd_check_arch)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Published language between services: versioned, frozen event and DTO types."""

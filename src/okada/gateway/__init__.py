@@ -1,0 +1,1 @@
+"""The public edge: routing, token verification, limits, caching, resilience, docs."""

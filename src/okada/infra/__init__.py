@@ -1,0 +1,1 @@
+"""Shared technical adapters with no business knowledge."""

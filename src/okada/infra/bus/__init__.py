@@ -1,0 +1,1 @@
+"""Message bus adapters: in-process (embedded) and RabbitMQ (distributed)."""

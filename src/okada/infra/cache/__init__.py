@@ -1,0 +1,1 @@
+"""Cache adapters: in-memory (embedded) and Redis (distributed)."""

@@ -1,0 +1,72 @@
+"""In-memory cache for embedded mode and unit tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from okada.kernel.errors import Unavailable
+
+
+class MemoryCache:
+    """A process-local cache with expiry, counters and locks.
+
+    Same contract as the Redis adapter; values are bytes so callers serialise exactly as
+    they would for Redis.
+    """
+
+    def __init__(self, clock: object | None = None) -> None:
+        self._data: dict[str, tuple[bytes, float | None]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._monotonic = time.monotonic
+
+    def _alive(self, key: str) -> tuple[bytes, float | None] | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        if item[1] is not None and item[1] <= self._monotonic():
+            del self._data[key]
+            return None
+        return item
+
+    async def get(self, key: str) -> bytes | None:
+        """Return the stored value or None."""
+        item = self._alive(key)
+        return item[0] if item else None
+
+    async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
+        """Store ``value`` for ``ttl`` seconds (forever when None)."""
+        self._data[key] = (value, self._monotonic() + ttl if ttl else None)
+
+    async def delete(self, *keys: str) -> int:
+        """Delete keys; return how many existed."""
+        return sum(1 for key in keys if self._alive(key) and self._data.pop(key, None))
+
+    async def incr(self, key: str, *, ttl: float) -> int:
+        """Increment a counter; its window starts at the first increment."""
+        item = self._alive(key)
+        if item is None:
+            self._data[key] = (b"1", self._monotonic() + ttl)
+            return 1
+        value = int(item[0]) + 1
+        self._data[key] = (str(value).encode(), item[1])
+        return value
+
+    @asynccontextmanager
+    async def lock(self, key: str, *, ttl: float, wait: float = 5.0) -> AsyncIterator[None]:
+        """Hold a named lock; raise :class:`Unavailable` if not acquired within ``wait``."""
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        try:
+            await asyncio.wait_for(lock.acquire(), timeout=wait)
+        except TimeoutError as exc:
+            raise Unavailable("lock_timeout") from exc
+        try:
+            yield
+        finally:
+            lock.release()
+
+    async def is_healthy(self) -> bool:
+        """Always reachable."""
+        return True

@@ -1,0 +1,1 @@
+"""Database adapters for both dialects: engines, portable types, outbox, inbox, UoW."""

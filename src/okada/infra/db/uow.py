@@ -1,0 +1,177 @@
+"""Unit of work over one service database: state, outbox and inbox in one transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Self, TypeVar
+
+from sqlalchemy import Table, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from okada.contracts.base import IntegrationEvent
+from okada.infra.observability.context import current_correlation
+from okada.kernel.clock import Clock, SystemClock
+from okada.kernel.messages import Envelope
+
+
+class SqlUnitOfWork:
+    """One transaction on one service database.
+
+    Business rules: integration events added with :meth:`publish` are written to the outbox
+    in the same transaction as the state change and reach the bus only after commit; a
+    consumer claims each message id once with :meth:`claim_message` in the transaction that
+    applies it, so a redelivered message changes nothing. Leaving the block without
+    ``commit()`` rolls everything back.
+    """
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        sessions: async_sessionmaker[AsyncSession],
+        tables: dict[str, Table],
+        on_commit: Callable[[], None] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.service = service
+        self._sessions = sessions
+        self._tables = tables
+        self._on_commit = on_commit
+        self.clock = clock or SystemClock()
+        self._session: AsyncSession | None = None
+        self._events: list[Envelope] = []
+        self._aggregate_ids: dict[uuid.UUID, str] = {}
+        self.causation_id: str | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        """The open session (only inside ``async with``)."""
+        if self._session is None:
+            raise RuntimeError("unit of work used outside 'async with'")
+        return self._session
+
+    async def __aenter__(self) -> Self:
+        self._session = self._sessions()
+        self._events = []
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.rollback()
+            await session.close()
+
+    def publish(self, event: IntegrationEvent, *, aggregate_id: str | None = None) -> Envelope:
+        """Queue an integration event for the outbox of this transaction."""
+        correlation_id, traceparent = current_correlation()
+        envelope = Envelope(
+            schema=event.schema_name,
+            payload=event.to_payload(),
+            producer=self.service,
+            occurred_at=self.clock.now(),
+            correlation_id=correlation_id,
+            causation_id=self.causation_id,
+            traceparent=traceparent,
+        )
+        self._events.append(envelope)
+        self._aggregate_ids[envelope.message_id] = aggregate_id or str(event.entity_id)
+        return envelope
+
+    async def claim_message(self, consumer: str, envelope: Envelope) -> bool:
+        """Record that ``consumer`` applies this message; False if it already did.
+
+        The insert happens in this transaction: if the handler fails, the claim rolls back
+        with it and the redelivery is applied normally.
+        """
+        inbox = self._tables["inbox"]
+        already = await self.session.scalar(
+            select(inbox.c.message_id).where(
+                inbox.c.consumer == consumer, inbox.c.message_id == envelope.message_id
+            )
+        )
+        if already is not None:
+            return False
+        try:
+            async with self.session.begin_nested():
+                await self.session.execute(
+                    insert(inbox).values(
+                        consumer=consumer,
+                        message_id=envelope.message_id,
+                        schema=envelope.schema,
+                        processed_at=self.clock.now(),
+                    )
+                )
+        except IntegrityError:
+            return False  # a concurrent delivery of the same message won the race
+        self.causation_id = str(envelope.message_id)
+        return True
+
+    async def commit(self) -> None:
+        """Write queued events to the outbox and commit everything atomically."""
+        session = self.session
+        if self._events:
+            outbox = self._tables["outbox"]
+            now = self.clock.now()
+            ids = self._aggregate_ids
+            await session.execute(
+                insert(outbox),
+                [
+                    {
+                        "message_id": e.message_id,
+                        "schema": e.schema,
+                        "aggregate_id": ids.get(e.message_id),
+                        "envelope": e.to_json_dict(),
+                        "created_at": now,
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                    }
+                    for e in self._events
+                ],
+            )
+        await session.commit()
+        had_events, self._events = bool(self._events), []
+        if had_events and self._on_commit is not None:
+            self._on_commit()
+
+    async def rollback(self) -> None:
+        """Discard the transaction and the queued events."""
+        self._events = []
+        await self.session.rollback()
+
+
+UowFactory = Callable[[], SqlUnitOfWork]
+U = TypeVar("U", bound=SqlUnitOfWork)
+
+
+def idempotent_consumer(
+    consumer: str,
+    uow_factory: Callable[[], U],
+    handler: Callable[[IntegrationEvent, U], Awaitable[None]],
+    event_types: dict[str, type[IntegrationEvent]],
+) -> Callable[[Envelope], Awaitable[None]]:
+    """Wrap an application event handler into a bus handler that applies each message once.
+
+    The handler runs in a fresh unit of work that has already claimed the message id; it
+    must not commit itself. Unknown schemas are acknowledged and ignored.
+    """
+
+    async def handle(envelope: Envelope) -> None:
+        event_cls = event_types.get(envelope.schema)
+        if event_cls is None:
+            return
+        event = event_cls.parse_payload(envelope.payload)
+        async with uow_factory() as uow:
+            if not await uow.claim_message(consumer, envelope):
+                return
+            await handler(event, uow)
+            await uow.commit()
+
+    return handle

@@ -1,0 +1,1 @@
+"""Token verification and the signed internal principal shared by gateway and services."""

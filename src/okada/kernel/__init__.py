@@ -1,0 +1,1 @@
+"""Shared kernel: pure-Python building blocks every service may use."""

@@ -1,0 +1,1 @@
+"""Composition roots: which services a process hosts, on which infrastructure."""

@@ -1,0 +1,62 @@
+"""Embedded mode: every service, the gateway and the simulators in one process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from okada.gateway.app import create_gateway_app
+from okada.infra.bus.inprocess import InProcessBus
+from okada.infra.bus.policy import DeliveryPolicy
+from okada.infra.cache.memory import MemoryCache
+from okada.infra.observability.logging import configure_logging
+from okada.infra.settings import Mode, PlatformSettings
+from okada.kernel.clock import Clock
+from okada.runtime.host import ServiceHost, build_context
+from okada.runtime.registry import SERVICES
+from okada.simulators.sms import create_simulators_app
+
+
+def create_embedded_app(
+    settings: PlatformSettings | None = None,
+    *,
+    services: list[str] | None = None,
+    clock: Clock | None = None,
+    policy: DeliveryPolicy | None = None,
+    configure_logs: bool = True,
+) -> FastAPI:
+    """Return the gateway app hosting the whole platform (SQLite, in-process bus, memory cache)."""
+    settings = settings or PlatformSettings(mode=Mode.EMBEDDED)
+    if configure_logs:
+        configure_logging(level=settings.log_level, json=settings.log_json, service="okada")
+    names = services or list(SERVICES)
+    ctx = build_context(settings, bus=InProcessBus(policy), cache=MemoryCache(), clock=clock)
+    simulators = create_simulators_app()
+    ctx.directory.register_app("simulators", simulators)
+    host = ServiceHost(ctx, names)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        await host.build()
+        await host.migrate()
+        await host.start()
+        app.state.host = host
+        app.state.simulators = simulators
+        try:
+            yield {}
+        finally:
+            await host.stop()
+
+    return create_gateway_app(
+        directory=ctx.directory,
+        services=[*names, "simulators"],
+        verifier=ctx.token_verifier,
+        codec=ctx.codec,
+        cache=ctx.cache,
+        max_body_bytes=settings.max_body_bytes,
+        docs_enabled=settings.docs_enabled,
+        lifespan=lifespan,
+    )

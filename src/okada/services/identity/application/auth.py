@@ -1,0 +1,381 @@
+"""Phone-first login: OTP codes by SMS, access tokens, refresh-token rotation, logout."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from okada.contracts.identity.v1 import UserRegistered
+from okada.kernel.authz import Principal, Role
+from okada.kernel.clock import Clock
+from okada.kernel.errors import (
+    Forbidden,
+    RateLimited,
+    Unauthenticated,
+    Unavailable,
+    Unprocessable,
+)
+from okada.kernel.ids import new_id
+from okada.kernel.phone import PhoneNumber, parse_phone
+from okada.kernel.ports import Cache
+from okada.services.identity.application.model import (
+    OtpChallenge,
+    Phone,
+    RefreshToken,
+    SessionInfo,
+    TokenPair,
+    User,
+)
+from okada.services.identity.application.ports import (
+    IdentityUnitOfWork,
+    SmsSender,
+    TokenSigner,
+)
+
+ISSUER = "https://auth.okada.cm"
+AUDIENCE = "okada-api"
+_CODE = re.compile(r"^\d{6}$")
+_OTP_TEXT = {
+    "fr": "Okada: votre code est {code}. Il expire dans 5 min. Ne le partagez avec personne.",
+    "en": "Okada: your code is {code}. It expires in 5 min. Never share it with anyone.",
+}
+
+
+@dataclass(frozen=True)
+class AuthRules:
+    """Lifetimes and caps (from settings)."""
+
+    access_ttl: int = 600
+    refresh_idle_days: int = 30
+    refresh_absolute_days: int = 90
+    refresh_grace_seconds: int = 30
+    otp_ttl: int = 300
+    otp_max_attempts: int = 5
+    otp_per_phone_per_hour: int = 5
+    otp_per_ip_per_hour: int = 20
+    otp_per_prefix_per_day: int = 200
+    otp_first_cooldown: int = 60
+    allowed_regions: frozenset[str] = frozenset({"CM"})
+
+
+def hash_token(value: str) -> str:
+    """SHA-256 of a refresh token: only hashes are stored."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+class AuthService:
+    """Use cases of signing in and out."""
+
+    def __init__(
+        self,
+        *,
+        uow_factory: Callable[[], IdentityUnitOfWork],
+        sms: SmsSender,
+        signer: TokenSigner,
+        cache: Cache,
+        clock: Clock,
+        pepper: bytes,
+        rules: AuthRules,
+    ) -> None:
+        self._uow = uow_factory
+        self._sms = sms
+        self._signer = signer
+        self._cache = cache
+        self._clock = clock
+        self._pepper = pepper
+        self.rules = rules
+
+    def phone(self, raw: str) -> PhoneNumber:
+        """Parse a typed number under the configured country rules."""
+        return parse_phone(raw, allowed_regions=self.rules.allowed_regions)
+
+    def _code_hash(self, phone: str, code: str) -> str:
+        return hmac.new(self._pepper, f"{phone}:{code}".encode(), hashlib.sha256).hexdigest()
+
+    async def request_otp(self, *, raw_phone: str, ip: str, language: str) -> int:
+        """Send a login code by SMS; return the seconds before another may be requested.
+
+        Business rules: one active code per number (a resend voids the old one); codes live 5
+        minutes; sends are capped per number (5/h), per IP (20/h) and per number prefix
+        (daily) against SMS pumping, with a growing cooldown between sends; the cap counters
+        fail closed (no counter, no SMS). The answer is the same whether or not the number has
+        an account.
+        """
+        phone = self.phone(raw_phone)
+        cooldown = await self._enforce_send_caps(phone, ip)
+        code = f"{secrets.randbelow(1_000_000):06d}"
+        now = self._clock.now()
+        async with self._uow() as uow:
+            await uow.otps.void_active(phone.e164, at=now)
+            await uow.otps.add(
+                OtpChallenge(
+                    id=new_id(),
+                    phone=phone.e164,
+                    purpose="login",
+                    code_hash=self._code_hash(phone.e164, code),
+                    created_at=now,
+                    expires_at=now + dt.timedelta(seconds=self.rules.otp_ttl),
+                )
+            )
+            # Send before commit: if the provider fails, nothing is half-created.
+            await self._sms.send(
+                to=phone.e164, text=_OTP_TEXT.get(language, _OTP_TEXT["fr"]).format(code=code)
+            )
+            await uow.commit()
+        return cooldown
+
+    async def _enforce_send_caps(self, phone: PhoneNumber, ip: str) -> int:
+        try:
+            cooldown_key = f"otp:cooldown:{phone.e164}"
+            if await self._cache.get(cooldown_key) is not None:
+                raise RateLimited("otp_cooldown", retry_after=self.rules.otp_first_cooldown)
+            per_phone = await self._cache.incr(f"otp:phone:{phone.e164}", ttl=3600)
+            per_ip = await self._cache.incr(f"otp:ip:{ip}", ttl=3600)
+            per_prefix = await self._cache.incr(f"otp:prefix:{phone.prefix}", ttl=86400)
+        except RateLimited:
+            raise
+        except Exception as exc:  # counters unavailable: fail closed, send nothing
+            raise Unavailable("otp_unavailable") from exc
+        if per_phone > self.rules.otp_per_phone_per_hour or per_ip > self.rules.otp_per_ip_per_hour:
+            raise RateLimited("otp_too_many", retry_after=3600)
+        if per_prefix > self.rules.otp_per_prefix_per_day:
+            raise RateLimited("otp_too_many", retry_after=3600)
+        # Exponential cooldown: 1, 2, 4, 8, 16, 32 minutes between successive sends.
+        cooldown = min(self.rules.otp_first_cooldown * 2 ** (per_phone - 1), 32 * 60)
+        await self._cache.set(f"otp:cooldown:{phone.e164}", b"1", ttl=cooldown)
+        return int(cooldown)
+
+    async def verify_otp(
+        self, *, raw_phone: str, code: str, device_id: str, language: str
+    ) -> TokenPair:
+        """Check a code and sign the person in, creating the customer on first login.
+
+        Business rules: a code is single use and dies after 5 wrong attempts; wrong, expired,
+        replayed and unknown codes get the same answer; a disabled account cannot sign in.
+        """
+        phone = self.phone(raw_phone)
+        if not _CODE.match(code or ""):
+            raise Unprocessable("invalid_code_format")
+        now = self._clock.now()
+        async with self._uow() as uow:
+            challenge = await uow.otps.active(
+                phone.e164, at=now, max_attempts=self.rules.otp_max_attempts
+            )
+            if challenge is None:
+                raise Unauthenticated("invalid_code")
+            if not hmac.compare_digest(challenge.code_hash, self._code_hash(phone.e164, code)):
+                await uow.otps.record_miss(challenge.id)
+                await uow.commit()
+                raise Unauthenticated("invalid_code")
+            if not await uow.otps.consume(
+                challenge.id, at=now, max_attempts=self.rules.otp_max_attempts
+            ):
+                raise Unauthenticated("invalid_code")
+            user = await uow.users.by_phone(phone.e164)
+            if user is None:
+                user = self._new_customer(phone, language, now)
+                await uow.users.add(user)
+                uow.publish(
+                    UserRegistered(
+                        entity_id=user.id, version=user.version, state=user.public_state()
+                    )
+                )
+            if user.disabled:
+                raise Forbidden("account_disabled")
+            pair = await self._start_family(uow, user, device_id, now)
+            await uow.commit()
+        return pair
+
+    def _new_customer(self, phone: PhoneNumber, language: str, now: dt.datetime) -> User:
+        user_id = new_id()
+        return User(
+            id=user_id,
+            language=language if language in ("fr", "en") else "fr",
+            roles=[Role.CUSTOMER.value],
+            created_at=now,
+            updated_at=now,
+            phones=[
+                Phone(
+                    id=new_id(),
+                    user_id=user_id,
+                    e164=phone.e164,
+                    operator=phone.operator.value,
+                    verified=True,
+                    is_primary=True,
+                    created_at=now,
+                )
+            ],
+        )
+
+    async def sign_in_user(self, user: User, *, device_id: str) -> TokenPair:
+        """Start a new session for an already authenticated user (password login)."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            pair = await self._start_family(uow, user, device_id, now)
+            await uow.commit()
+        return pair
+
+    async def _start_family(
+        self, uow: IdentityUnitOfWork, user: User, device_id: str, now: dt.datetime
+    ) -> TokenPair:
+        family_id = new_id()
+        value = secrets.token_urlsafe(32)
+        await uow.tokens.add(
+            RefreshToken(
+                id=new_id(),
+                family_id=family_id,
+                user_id=user.id,
+                device_id=device_id[:100],
+                token_hash=hash_token(value),
+                issued_at=now,
+                expires_at=now + dt.timedelta(days=self.rules.refresh_idle_days),
+                family_expires_at=now + dt.timedelta(days=self.rules.refresh_absolute_days),
+            )
+        )
+        return TokenPair(
+            access_token=await self._access_token(user, family_id, now),
+            refresh_token=value,
+            expires_in=self.rules.access_ttl,
+        )
+
+    async def _access_token(self, user: User, family_id: uuid.UUID, now: dt.datetime) -> str:
+        issued = int(now.timestamp())
+        return await self._signer.sign(
+            {
+                "iss": ISSUER,
+                "aud": AUDIENCE,
+                "sub": str(user.id),
+                "roles": sorted(user.roles),
+                "stores": sorted(user.store_ids),
+                "sid": str(family_id),
+                "jti": secrets.token_urlsafe(16),
+                "iat": issued,
+                "nbf": issued,
+                "exp": issued + self.rules.access_ttl,
+                "lang": user.language,
+            }
+        )
+
+    async def refresh(self, *, refresh_token: str) -> TokenPair:
+        """Rotate a refresh token.
+
+        Business rules: every use returns a new refresh token and retires the old one. The
+        immediately previous token presented again within the grace window (a retry after a
+        lost response on a flaky network) gets the same new token instead of a new branch;
+        any other reuse revokes the whole family. Idle and absolute lifetimes apply.
+        """
+        now = self._clock.now()
+        async with self._uow() as uow:
+            token = await uow.tokens.by_hash(hash_token(refresh_token or ""))
+            if token is None or token.revoked_at is not None:
+                raise Unauthenticated("invalid_refresh_token")
+            if now >= token.family_expires_at or (
+                token.used_at is None and now >= token.expires_at
+            ):
+                raise Unauthenticated("invalid_refresh_token")
+            user = await uow.users.by_id(token.user_id)
+            if user is None or user.disabled:
+                raise Unauthenticated("invalid_refresh_token")
+            if token.used_at is None:
+                child_value = secrets.token_urlsafe(32)
+                child = RefreshToken(
+                    id=new_id(),
+                    family_id=token.family_id,
+                    user_id=token.user_id,
+                    device_id=token.device_id,
+                    token_hash=hash_token(child_value),
+                    parent_id=token.id,
+                    issued_at=now,
+                    expires_at=min(
+                        now + dt.timedelta(days=self.rules.refresh_idle_days),
+                        token.family_expires_at,
+                    ),
+                    family_expires_at=token.family_expires_at,
+                )
+                if await uow.tokens.mark_used(
+                    token.id, at=now, child_id=child.id, child_sealed=self._signer.seal(child_value)
+                ):
+                    await uow.tokens.add(child)
+                    pair = TokenPair(
+                        access_token=await self._access_token(user, token.family_id, now),
+                        refresh_token=child_value,
+                        expires_in=self.rules.access_ttl,
+                    )
+                    await uow.commit()
+                    return pair
+                token = await uow.tokens.by_id(token.id) or token  # lost a race: re-read
+            return await self._retry_within_grace(uow, token, user, now)
+
+    async def _retry_within_grace(
+        self, uow: IdentityUnitOfWork, token: RefreshToken, user: User, now: dt.datetime
+    ) -> TokenPair:
+        grace = dt.timedelta(seconds=self.rules.refresh_grace_seconds)
+        child = await uow.tokens.by_id(token.replaced_by) if token.replaced_by else None
+        if (
+            token.used_at is not None
+            and now - token.used_at <= grace
+            and child is not None
+            and child.used_at is None
+            and child.revoked_at is None
+            and token.child_token_sealed
+        ):
+            return TokenPair(
+                access_token=await self._access_token(user, token.family_id, now),
+                refresh_token=self._signer.unseal(token.child_token_sealed),
+                expires_in=self.rules.access_ttl,
+            )
+        await uow.tokens.revoke_family(token.family_id, at=now)
+        await uow.commit()
+        raise Unauthenticated("refresh_token_reused")
+
+    async def logout(self, principal: Principal, *, refresh_token: str | None = None) -> None:
+        """Revoke the current session (the family of the token or of the access token)."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            family_id = principal.session_family
+            if refresh_token:
+                token = await uow.tokens.by_hash(hash_token(refresh_token))
+                if token is not None and token.user_id == principal.user_id:
+                    family_id = token.family_id
+            if family_id is not None:
+                await uow.tokens.revoke_family(family_id, at=now)
+            await uow.commit()
+        await self._deny_access_token(principal)
+
+    async def logout_all(self, principal: Principal) -> None:
+        """Revoke every session of the caller."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            await uow.tokens.revoke_user(principal.user_id, at=now)
+            await uow.commit()
+        await self._deny_access_token(principal)
+
+    async def _deny_access_token(self, principal: Principal) -> None:
+        if principal.token_id:
+            try:
+                await self._cache.set(
+                    f"jti-deny:{principal.token_id}", b"1", ttl=self.rules.access_ttl + 60
+                )
+            except Exception:  # the access token still dies at its (short) expiry
+                return
+
+    async def sessions(self, principal: Principal) -> list[SessionInfo]:
+        """List the caller's signed-in devices."""
+        async with self._uow() as uow:
+            found = await uow.tokens.sessions(principal.user_id, at=self._clock.now())
+        return [
+            SessionInfo(
+                family_id=s.family_id,
+                device_id=s.device_id,
+                created_at=s.created_at,
+                last_used_at=s.last_used_at,
+                current=s.family_id == principal.session_family,
+            )
+            for s in found
+        ]

@@ -1,0 +1,79 @@
+"""Composition root of the identity service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from okada.infra.hosting import HostContext, ServiceRuntime, service_store
+from okada.infra.http.app import create_service_app
+from okada.infra.http.auth import PrincipalResolver
+from okada.infra.i18n import register_catalog_dir
+from okada.services.identity.adapters.orm import metadata
+from okada.services.identity.adapters.repositories import IdentityUoW
+from okada.services.identity.adapters.signing import KeyRing
+from okada.services.identity.adapters.sms import HttpSmsSender
+from okada.services.identity.application.auth import AuthRules, AuthService
+from okada.services.identity.application.profiles import ProfileService
+from okada.services.identity.entrypoints.api import make_router
+from okada.services.identity.settings import IdentitySettings
+
+NAME = "identity"
+
+
+async def build(ctx: HostContext) -> ServiceRuntime:
+    """Wire the identity service for the host's mode."""
+    register_catalog_dir(Path(__file__).parent / "locales")
+    settings = IdentitySettings.for_service(NAME, mode=ctx.mode, data_dir=ctx.platform.data_dir)
+    store = service_store(ctx, NAME, metadata)
+    uow_kwargs = store.uow_kwargs(ctx.clock)
+
+    def uow_factory() -> IdentityUoW:
+        return IdentityUoW(**uow_kwargs)
+
+    keys = KeyRing(store.engine, secret=settings.internal_secret, clock=ctx.clock)
+    sms = HttpSmsSender(
+        ctx.directory.client(settings.sms_provider),
+        path=settings.sms_path,
+        sender_id=settings.sms_sender_id,
+    )
+    rules = AuthRules(
+        access_ttl=settings.access_token_ttl_seconds,
+        refresh_idle_days=settings.refresh_idle_days,
+        refresh_absolute_days=settings.refresh_absolute_days,
+        refresh_grace_seconds=settings.refresh_grace_seconds,
+        otp_ttl=settings.otp_ttl_seconds,
+        otp_max_attempts=settings.otp_max_attempts,
+        otp_per_phone_per_hour=settings.otp_per_phone_per_hour,
+        otp_per_ip_per_hour=settings.otp_per_ip_per_hour,
+        otp_per_prefix_per_day=settings.otp_per_prefix_per_day,
+        otp_first_cooldown=settings.otp_first_cooldown_seconds,
+        allowed_regions=frozenset(settings.allowed_phone_regions),
+    )
+    auth = AuthService(
+        uow_factory=uow_factory,
+        sms=sms,
+        signer=keys,
+        cache=ctx.cache,
+        clock=ctx.clock,
+        pepper=settings.internal_secret.encode(),
+        rules=rules,
+    )
+    profiles = ProfileService(uow_factory=uow_factory, jwks=keys.jwks)
+    app = create_service_app(
+        service=NAME,
+        routers=[make_router(auth, profiles)],
+        resolver=PrincipalResolver(ctx.codec, ctx.token_verifier),
+        readiness={"database": store.ping, "cache": ctx.cache.is_healthy},
+        max_body_bytes=settings.max_body_bytes,
+        description="Phone-first login, tokens, profiles and saved places.",
+        extra_state={"keyring": keys, "auth": auth},
+    )
+    return ServiceRuntime(
+        name=NAME,
+        app=app,
+        metadata=metadata,
+        migrations=Path(__file__).parent / "migrations",
+        workers=[store.relay.run],
+        dead_letter=store.record_dead_letter,
+        on_start=[keys.load],
+    )

@@ -1,0 +1,1 @@
+"""The outside world: provider simulators with the providers' real HTTP APIs."""
