@@ -39,12 +39,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from okada.runtime.embedded import create_embedded_app
 
         settings = PlatformSettings(mode=Mode.EMBEDDED)
-        print(f"Okada (embedded) on http://{host}:{args.port} - docs at /docs", file=sys.stderr)
-        _uvicorn(create_embedded_app(settings), host, args.port)
+        port = args.port or 8000
+        print(f"Okada (embedded) on http://{host}:{port} - docs at /docs", file=sys.stderr)
+        _uvicorn(create_embedded_app(settings), host, port)
         return 0
-    port = (
-        args.port if args.port != 8000 or args.service == "gateway" else default_port(args.service)
-    )
+    offset = PlatformSettings.for_service(args.service).port_offset
+    port = args.port if args.port is not None else default_port(args.service) + offset
     if args.service == "gateway":
         from okada.runtime.distributed import create_gateway_process_app
 
@@ -134,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run the embedded platform, or one process")
     serve.add_argument("service", nargs="?", help="a service name, 'gateway' or 'simulators'")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=int, default=None)
     serve.set_defaults(func=cmd_serve)
     up = sub.add_parser("up", help="run the distributed topology as local processes")
     up.add_argument("--host", default="127.0.0.1")

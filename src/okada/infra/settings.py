@@ -71,6 +71,9 @@ class PlatformSettings(_PrefixedSettings):
     database_prefix: str = "okada_"
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     amqp_exchange: str = "okada.events"
+    amqp_queue_prefix: str = ""
+    redis_prefix: str = "okada:"
+    port_offset: int = 0
     redis_url: str = "redis://127.0.0.1:6379/0"
     internal_secret: str = DEV_SECRET
     public_base_url: str = "http://127.0.0.1:8000"
@@ -99,7 +102,9 @@ class PlatformSettings(_PrefixedSettings):
 
     def service_url(self, service: str) -> str:
         """Return the base URL of a service's HTTP API in distributed mode."""
-        return self.service_urls.get(service, f"http://127.0.0.1:{default_port(service)}")
+        return self.service_urls.get(
+            service, f"http://127.0.0.1:{default_port(service) + self.port_offset}"
+        )
 
 
 SERVICE_PORTS = {

@@ -19,9 +19,10 @@ def _bus_and_cache(settings: PlatformSettings) -> tuple[Any, Any]:
     from okada.infra.bus.rabbitmq import RabbitMqBus
     from okada.infra.cache.redis import RedisCache
 
-    return RabbitMqBus(settings.amqp_url, exchange=settings.amqp_exchange), RedisCache(
-        settings.redis_url
+    bus = RabbitMqBus(
+        settings.amqp_url, exchange=settings.amqp_exchange, queue_prefix=settings.amqp_queue_prefix
     )
+    return bus, RedisCache(settings.redis_url, prefix=settings.redis_prefix)
 
 
 def create_service_process_app(name: str, settings: PlatformSettings | None = None) -> FastAPI:
@@ -61,7 +62,7 @@ def create_gateway_process_app(settings: PlatformSettings | None = None) -> Fast
     configure_logging(level=settings.log_level, json=settings.log_json, service="gateway")
     from okada.infra.cache.redis import RedisCache
 
-    cache = RedisCache(settings.redis_url)
+    cache = RedisCache(settings.redis_url, prefix=settings.redis_prefix)
     from okada.infra.bus.inprocess import InProcessBus
 
     ctx = build_context(settings, bus=InProcessBus(), cache=cache)

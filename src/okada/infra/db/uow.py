@@ -43,6 +43,7 @@ class SqlUnitOfWork:
         self.clock = clock or SystemClock()
         self._session: AsyncSession | None = None
         self._events: list[Envelope] = []
+        self._flushed = 0
         self._aggregate_ids: dict[uuid.UUID, str] = {}
         self.causation_id: str | None = None
 
@@ -56,6 +57,7 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> Self:
         self._session = self._sessions()
         self._events = []
+        self._flushed = 0
         return self
 
     async def __aexit__(
@@ -114,36 +116,46 @@ class SqlUnitOfWork:
         self.causation_id = str(envelope.message_id)
         return True
 
+    async def flush_events(self) -> None:
+        """Write the queued events to the outbox now (still uncommitted).
+
+        ``commit`` calls this; calling it earlier only draws the outbox sequence numbers
+        sooner, which tests use to commit a lower sequence after a higher one.
+        """
+        if not self._events:
+            return
+        outbox = self._tables["outbox"]
+        now = self.clock.now()
+        await self.session.execute(
+            insert(outbox),
+            [
+                {
+                    "message_id": e.message_id,
+                    "schema": e.schema,
+                    "aggregate_id": self._aggregate_ids.get(e.message_id),
+                    "envelope": e.to_json_dict(),
+                    "created_at": now,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                }
+                for e in self._events
+            ],
+        )
+        self._flushed += len(self._events)
+        self._events = []
+
     async def commit(self) -> None:
         """Write queued events to the outbox and commit everything atomically."""
-        session = self.session
-        if self._events:
-            outbox = self._tables["outbox"]
-            now = self.clock.now()
-            ids = self._aggregate_ids
-            await session.execute(
-                insert(outbox),
-                [
-                    {
-                        "message_id": e.message_id,
-                        "schema": e.schema,
-                        "aggregate_id": ids.get(e.message_id),
-                        "envelope": e.to_json_dict(),
-                        "created_at": now,
-                        "attempts": 0,
-                        "next_attempt_at": now,
-                    }
-                    for e in self._events
-                ],
-            )
-        await session.commit()
-        had_events, self._events = bool(self._events), []
+        await self.flush_events()
+        await self.session.commit()
+        had_events, self._flushed = self._flushed > 0, 0
         if had_events and self._on_commit is not None:
             self._on_commit()
 
     async def rollback(self) -> None:
         """Discard the transaction and the queued events."""
         self._events = []
+        self._flushed = 0
         await self.session.rollback()
 
 
