@@ -99,6 +99,7 @@ async def test_identity_journey_distributed(remote: httpx.AsyncClient) -> None:
     ready = (await remote.get("/readyz")).json()
     assert ready["services"]["identity"]["checks"]["database"] is True
     assert ready["services"]["identity"]["checks"]["cache"] is True
+    assert ready["services"]["identity"]["checks"]["broker"] is True
 
 
 async def test_distributed_services_refuse_the_development_secret() -> None:

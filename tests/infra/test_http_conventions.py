@@ -76,7 +76,8 @@ async def test_health_readiness_metrics_and_offline_docs(client: httpx.AsyncClie
     assert (await client.get("/healthz")).json()["status"] == "ok"
     ready = await client.get("/readyz")
     assert ready.status_code == 200, ready.text
-    assert ready.json()["services"]["identity"]["checks"] == {"database": True, "cache": True}
+    checks = ready.json()["services"]["identity"]["checks"]
+    assert checks == {"database": True, "broker": True, "cache": True}
     await client.get("/v1/nowhere")
     metrics = await client.get("/metrics")
     assert "okada_http_requests_total" in metrics.text

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from fastapi import FastAPI
@@ -25,13 +25,15 @@ from okada.kernel.messages import Envelope
 from okada.kernel.ports import Cache, MessageBus, MessageHandler
 
 UPSTREAM_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+S = TypeVar("S", bound=PlatformSettings)
 
 
 class ServiceDirectory:
     """HTTP clients to other services and to the providers' simulators.
 
-    Embedded: requests stay in the process through an ASGI transport to the target's app.
-    Distributed: pooled connections to the URL from configuration. Callers cannot tell the
+    Embedded (or any app registered in this process): requests stay in the process through
+    an ASGI transport to the target's app. Distributed: pooled connections to the URL from
+    configuration. Callers cannot tell the
     difference, which keeps one code path for both modes. Every client has a timeout.
     """
 
@@ -48,7 +50,7 @@ class ServiceDirectory:
         """Return the shared client for service ``name``."""
         client = self._clients.get(name)
         if client is None:
-            if self._settings.mode is Mode.EMBEDDED:
+            if self._settings.mode is Mode.EMBEDDED or name in self._apps:
                 client = httpx.AsyncClient(
                     transport=_LazyAsgiTransport(self._apps, name),
                     base_url=f"http://{name}.internal",
@@ -99,14 +101,18 @@ class HostContext:
     directory: ServiceDirectory
     codec: PrincipalCodec
     token_verifier: AccessTokenVerifier
+    overrides: dict[str, Any] = field(default_factory=dict)
     engines: dict[str, AsyncEngine] = field(default_factory=dict)
 
-    def settings_for(self, service: str) -> PlatformSettings:
-        """Platform settings as seen by ``service`` (``<SERVICE>_X`` before ``OKADA_X``)."""
-        overrides = {"mode": self.mode, "data_dir": self.platform.data_dir}
-        if self.platform.database_url is None:
-            overrides["database_url"] = None
-        return PlatformSettings.for_service(service, **overrides)
+    def settings_for(self, service: str, model: type[S] = PlatformSettings) -> S:  # type: ignore[assignment]
+        """Settings of ``service`` as ``model``: ``<SERVICE>_X``, then ``OKADA_X``, then defaults.
+
+        The host's mode and data folder always apply, and so do the ``overrides`` the process
+        was started with (tests and the CLI), which beat the environment.
+        """
+        values: dict[str, Any] = {"mode": self.mode, "data_dir": self.platform.data_dir}
+        values.update(self.overrides)
+        return model.for_service(service, **values)
 
     def engine(self, service: str) -> AsyncEngine:
         """Return (creating once) the engine of ``service``'s own database."""
@@ -192,6 +198,10 @@ class ServiceStore:
                     dead_at=self.relay._clock.now(),
                 )
             )
+
+    def readiness(self, ctx: HostContext) -> dict[str, Callable[[], Awaitable[bool]]]:
+        """The checks of a service's ``/readyz``: its database, the broker and the cache."""
+        return {"database": self.ping, "broker": ctx.bus.is_healthy, "cache": ctx.cache.is_healthy}
 
     async def ping(self) -> bool:
         """Readiness: the database answers."""

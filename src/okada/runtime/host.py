@@ -23,9 +23,18 @@ log = structlog.get_logger(__name__)
 
 
 def build_context(
-    settings: PlatformSettings, *, bus: MessageBus, cache: Cache, clock: Clock | None = None
+    settings: PlatformSettings,
+    *,
+    bus: MessageBus,
+    cache: Cache,
+    clock: Clock | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> HostContext:
-    """Assemble what every hosted service receives."""
+    """Assemble what every hosted service receives.
+
+    ``overrides`` are settings given explicitly (by tests or the CLI) that every hosted
+    service sees whatever its environment says.
+    """
     directory = ServiceDirectory(settings)
 
     async def fetch_jwks() -> dict[str, Any]:
@@ -43,6 +52,7 @@ def build_context(
         directory=directory,
         codec=PrincipalCodec(settings.internal_secret),
         token_verifier=AccessTokenVerifier(JwksCache(fetch_jwks)),
+        overrides=dict(overrides or {}),
     )
 
 

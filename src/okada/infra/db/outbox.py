@@ -52,6 +52,7 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._wakeup = asyncio.Event()
         self._skip_locked = engine.dialect.name == "postgresql"
+        self._backlog_reported_at = 0.0
 
     def wake(self) -> None:
         """Tell the relay new rows were committed (called after every commit with events)."""
@@ -69,11 +70,22 @@ class OutboxRelay:
                 published = 0
             if published >= self._batch_size:
                 continue
+            await self._report_backlog()
             self._wakeup.clear()
             try:
                 await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
             except TimeoutError:
                 pass
+
+    async def _report_backlog(self) -> None:
+        now = self._clock.now()
+        if now.timestamp() - self._backlog_reported_at < 5.0:
+            return
+        self._backlog_reported_at = now.timestamp()
+        try:
+            metrics.OUTBOX_BACKLOG.labels(self.service).set(await self.backlog())
+        except Exception as exc:  # a metric must never stop the relay
+            log.debug("outbox.backlog_unknown", service=self.service, error=str(exc))
 
     async def publish_pending(self) -> int:
         """Publish one batch of due rows; return how many were published."""

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from okada.contracts.base import IntegrationEvent
-from okada.infra.observability.context import current_correlation
+from okada.infra.observability.context import current_correlation, message_context
 from okada.kernel.clock import Clock, SystemClock
 from okada.kernel.messages import Envelope
 
@@ -180,10 +180,13 @@ def idempotent_consumer(
         if event_cls is None:
             return
         event = event_cls.parse_payload(envelope.payload)
-        async with uow_factory() as uow:
-            if not await uow.claim_message(consumer, envelope):
-                return
-            await handler(event, uow)
-            await uow.commit()
+        # Carry the producer's correlation into this consumer's logs and into the events it
+        # publishes, so one customer action can be followed across services.
+        with message_context(envelope):
+            async with uow_factory() as uow:
+                if not await uow.claim_message(consumer, envelope):
+                    return
+                await handler(event, uow)
+                await uow.commit()
 
     return handle

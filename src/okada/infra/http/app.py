@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
 from okada.infra.http.auth import PrincipalResolver
+from okada.infra.http.idempotency import IdempotencyMiddleware, IdempotencyOptions
 from okada.infra.http.middleware import EdgeMiddleware
 from okada.infra.http.problems import install_problem_handlers
 
@@ -34,8 +35,13 @@ def create_service_app(
     description: str = "",
     access_log: bool = True,
     extra_state: dict[str, Any] | None = None,
+    idempotency: IdempotencyOptions | None = None,
 ) -> FastAPI:
-    """Build a service's ASGI app with problem+json errors, health, metrics and the edge layer."""
+    """Build a service's ASGI app with problem+json errors, health, metrics and the edge layer.
+
+    With ``idempotency``, unsafe requests honour ``Idempotency-Key`` (see
+    :mod:`okada.infra.http.idempotency`); without it the app behaves as before.
+    """
     app = FastAPI(
         title=f"Okada {service}",
         description=description,
@@ -52,6 +58,10 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     app.include_router(health_router(service, readiness))
+    if idempotency is not None:
+        # Added before the edge layer, so it runs inside it: the body limit, request ids and
+        # the access log also cover replayed and refused requests.
+        app.add_middleware(IdempotencyMiddleware, **idempotency.middleware_kwargs(resolver.codec))
     app.add_middleware(
         EdgeMiddleware, service=service, max_body_bytes=max_body_bytes, access_log=access_log
     )

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Protocol
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 traceparent_var: ContextVar[str | None] = ContextVar("traceparent", default=None)
@@ -37,3 +40,20 @@ def child_traceparent(incoming: str | None) -> str:
 def new_request_id() -> str:
     """Return a fresh request id."""
     return os.urandom(12).hex()
+
+
+class _Correlated(Protocol):
+    correlation_id: str | None
+    traceparent: str | None
+
+
+@contextmanager
+def message_context(message: _Correlated) -> Iterator[None]:
+    """Make a consumed message's correlation id and trace the current context."""
+    id_token = request_id_var.set(message.correlation_id or new_request_id())
+    trace_token = traceparent_var.set(child_traceparent(message.traceparent))
+    try:
+        yield
+    finally:
+        request_id_var.reset(id_token)
+        traceparent_var.reset(trace_token)

@@ -7,6 +7,7 @@ from pathlib import Path
 from okada.infra.hosting import HostContext, ServiceRuntime, service_store
 from okada.infra.http.app import create_service_app
 from okada.infra.http.auth import PrincipalResolver
+from okada.infra.http.idempotency import IdempotencyOptions
 from okada.infra.i18n import register_catalog_dir
 from okada.services.identity.adapters.orm import metadata
 from okada.services.identity.adapters.repositories import IdentityUoW
@@ -23,7 +24,7 @@ NAME = "identity"
 async def build(ctx: HostContext) -> ServiceRuntime:
     """Wire the identity service for the host's mode."""
     register_catalog_dir(Path(__file__).parent / "locales")
-    settings = IdentitySettings.for_service(NAME, mode=ctx.mode, data_dir=ctx.platform.data_dir)
+    settings = ctx.settings_for(NAME, IdentitySettings)
     store = service_store(ctx, NAME, metadata)
     uow_kwargs = store.uow_kwargs(ctx.clock)
 
@@ -63,10 +64,11 @@ async def build(ctx: HostContext) -> ServiceRuntime:
         service=NAME,
         routers=[make_router(auth, profiles)],
         resolver=PrincipalResolver(ctx.codec, ctx.token_verifier),
-        readiness={"database": store.ping, "cache": ctx.cache.is_healthy},
+        readiness=store.readiness(ctx),
         max_body_bytes=settings.max_body_bytes,
         description="Phone-first login, tokens, profiles and saved places.",
         extra_state={"keyring": keys, "auth": auth},
+        idempotency=IdempotencyOptions(store.engine, store.tables["idempotency_keys"], ctx.clock),
     )
     return ServiceRuntime(
         name=NAME,
