@@ -122,6 +122,32 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_seed(args: argparse.Namespace) -> int:
+    """Load the demo data set into the named services (all by default) where they are empty."""
+    from okada.infra.bus.inprocess import InProcessBus
+    from okada.infra.cache.memory import MemoryCache
+    from okada.runtime.host import ServiceHost, build_context
+
+    names = args.services or list(SERVICES)
+
+    async def run() -> None:
+        settings = PlatformSettings()
+        # Events the seed publishes stay in each service's outbox; the service's own relay
+        # sends them when it runs.
+        host = ServiceHost(build_context(settings, bus=InProcessBus(), cache=MemoryCache()),
+                           names)
+        await host.build()
+        await host.migrate()
+        try:
+            for name, rows in (await host.seed()).items():
+                print(f"{name}: {rows} rows", file=sys.stderr)
+        finally:
+            await host.stop()
+
+    asyncio.run(run())
+    return 0
+
+
 def cmd_check_arch(_args: argparse.Namespace) -> int:
     """Run import-linter on the architecture contracts."""
     return subprocess.call(["lint-imports"])  # noqa: S607 - installed in the venv
@@ -142,6 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     migrate = sub.add_parser("migrate", help="upgrade service databases")
     migrate.add_argument("services", nargs="*")
     migrate.set_defaults(func=cmd_migrate)
+    seed = sub.add_parser("seed", help="load the demo catalog and stock where empty")
+    seed.add_argument("services", nargs="*")
+    seed.set_defaults(func=cmd_seed)
     arch = sub.add_parser("check-arch", help="check import boundaries")
     arch.set_defaults(func=cmd_check_arch)
     args = parser.parse_args(argv)

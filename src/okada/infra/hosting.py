@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,15 +18,17 @@ from okada.infra.db.engine import create_engine
 from okada.infra.db.outbox import OutboxRelay
 from okada.infra.db.platform_tables import add_platform_tables
 from okada.infra.db.uow import SqlUnitOfWork
-from okada.infra.security.internal import PrincipalCodec
+from okada.infra.security.internal import PRINCIPAL_HEADER, PrincipalCodec
 from okada.infra.security.tokens import AccessTokenVerifier
 from okada.infra.settings import Mode, PlatformSettings
+from okada.kernel.authz import Principal, Role
 from okada.kernel.clock import Clock
 from okada.kernel.messages import Envelope
 from okada.kernel.ports import Cache, MessageBus, MessageHandler
 
 UPSTREAM_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 S = TypeVar("S", bound=PlatformSettings)
+SERVICE_NAMESPACE = uuid.UUID("0b6f2f0e-3c1d-4e5a-8f7b-9d2c1a4e6b10")
 
 
 class ServiceDirectory:
@@ -114,10 +117,21 @@ class HostContext:
         values.update(self.overrides)
         return model.for_service(service, **values)
 
+    def service_principal_header(self, service: str) -> dict[str, str]:
+        """Headers a service sends when it calls another service on its own behalf.
+
+        The principal is signed like the gateway's, so the callee verifies it the same way;
+        it carries only the ``service`` role and a stable id derived from the caller's name.
+        """
+        principal = Principal(
+            user_id=uuid.uuid5(SERVICE_NAMESPACE, service), roles=frozenset({Role.SERVICE})
+        )
+        return {PRINCIPAL_HEADER: self.codec.encode(principal, ttl=300)}
+
     def engine(self, service: str) -> AsyncEngine:
         """Return (creating once) the engine of ``service``'s own database."""
         if service not in self.engines:
-            url = self.settings_for(service).database_url_for(service)
+            url: str = self.settings_for(service, PlatformSettings).database_url_for(service)
             self.engines[service] = create_engine(url)
         return self.engines[service]
 
@@ -147,6 +161,8 @@ class ServiceRuntime:
     dead_letter: Callable[[str, Envelope, str, int], Awaitable[None]] | None = None
     on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    seed: Callable[[], Awaitable[int]] | None = None
+    """Loads the demo data set if the service's database has none; returns rows written."""
 
 
 @dataclass(frozen=True)

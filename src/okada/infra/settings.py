@@ -83,6 +83,8 @@ class PlatformSettings(_PrefixedSettings):
     max_body_bytes: int = 1_048_576
     cors_origins: list[str] = []
     docs_enabled: bool = True
+    seed_demo_data: bool = True
+    """Load the demo catalog and stock into empty databases at start (off in production)."""
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> Self:

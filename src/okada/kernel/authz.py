@@ -18,6 +18,8 @@ class Role(enum.StrEnum):
     MERCHANT_STAFF = "merchant_staff"
     OPERATIONS = "operations"
     ADMIN = "admin"
+    SERVICE = "service"
+    """Another Okada service calling on its own behalf (never held by a person)."""
 
 
 STAFF_ROLES = frozenset({Role.OPERATIONS, Role.ADMIN})

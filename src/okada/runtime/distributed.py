@@ -39,6 +39,8 @@ def create_service_process_app(name: str, settings: PlatformSettings | None = No
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await host.build()
         await host.migrate()
+        if settings.seed_demo_data:
+            await host.seed()
         await host.start()
         holder["app"] = host.runtimes[name].app
         try:

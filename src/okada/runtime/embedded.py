@@ -27,6 +27,7 @@ def create_embedded_app(
     clock: Clock | None = None,
     policy: DeliveryPolicy | None = None,
     configure_logs: bool = True,
+    seed: bool = True,
 ) -> FastAPI:
     """Return the gateway app hosting the whole platform (SQLite, in-process bus, memory cache)."""
     settings = settings or PlatformSettings(mode=Mode.EMBEDDED)
@@ -42,6 +43,8 @@ def create_embedded_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         await host.build()
         await host.migrate()
+        if seed and settings.seed_demo_data:
+            await host.seed()  # the first start of embedded mode has a catalog to browse
         await host.start()
         app.state.host = host
         app.state.simulators = simulators

@@ -75,9 +75,17 @@ class ServiceHost:
     async def migrate(self) -> None:
         """Bring every hosted service's database to the latest revision."""
         for name, runtime in self.runtimes.items():
-            url = self.ctx.settings_for(name).database_url_for(name)
+            url = self.ctx.settings_for(name, PlatformSettings).database_url_for(name)
             await ensure_database(url)
             await upgrade(self.ctx.engine(name), runtime.migrations, name)
+
+    async def seed(self) -> dict[str, int]:
+        """Load each hosted service's demo data where its database is still empty."""
+        written: dict[str, int] = {}
+        for name, runtime in self.runtimes.items():
+            if runtime.seed is not None:
+                written[name] = await runtime.seed()
+        return written
 
     async def start(self) -> None:
         """Subscribe consumers, start the bus, the workers and the start hooks."""

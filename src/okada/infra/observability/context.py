@@ -43,8 +43,11 @@ def new_request_id() -> str:
 
 
 class _Correlated(Protocol):
-    correlation_id: str | None
-    traceparent: str | None
+    @property
+    def correlation_id(self) -> str | None: ...
+
+    @property
+    def traceparent(self) -> str | None: ...
 
 
 @contextmanager
