@@ -185,3 +185,16 @@ async def test_redis_keys_are_prefixed() -> None:
     finally:
         await _purge(cache)
         await cache.aclose()
+
+
+async def test_memory_cache_stays_bounded() -> None:
+    # Given a small cap, when far more keys are written than it holds (half of them expiring)
+    cache = MemoryCache(max_entries=500)
+    for n in range(5000):
+        await cache.set(f"k{n}", b"v", ttl=0.01 if n % 2 else None)
+    await asyncio.sleep(0.02)
+    for n in range(1000):
+        await cache.set(f"late{n}", b"v")
+    # Then expired entries were swept and the size never grew past the cap
+    assert len(cache._data) <= 500
+    assert await cache.get("late999") == b"v"

@@ -7,21 +7,52 @@ from dataclasses import dataclass
 
 from okada.infra.security.internal import INTERNAL_HEADERS
 
-__all__ = ["INTERNAL_HEADERS", "ROUTES", "Route", "match_route"]
+__all__ = [
+    "API",
+    "CALLBACK",
+    "EXEMPT",
+    "INTERNAL_HEADERS",
+    "LOCAL_SERVICE",
+    "OTP_REQUEST",
+    "ROUTES",
+    "Route",
+    "match_route",
+]
+
+API = "api"
+"""Route class of ordinary endpoints: reads and writes are limited by method."""
+OTP_REQUEST = "otp_request"
+"""Route class of SMS-sending endpoints: strict per phone and per IP, failing closed."""
+CALLBACK = "callback"
+"""Route class of provider callbacks: limited per source IP, apart from customer traffic."""
+EXEMPT = "exempt"
+"""Route class with no gateway rate limit (the in-process provider simulators)."""
+
+LOCAL_SERVICE = "gateway"
+"""Service name of routes the gateway answers itself (the home aggregate)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
     """A path prefix owned by one upstream service.
 
-    ``anonymous`` lists ``(method, path regex)`` pairs callable without a token; every other
-    request on the prefix needs a valid access token at the edge.
+    Attributes:
+        prefix: Path prefix; the longest matching prefix wins.
+        service: Upstream service name (``gateway`` for routes answered by the gateway).
+        anonymous: ``(method, path regex)`` pairs callable without a token; every other request
+            on the prefix needs a valid access token at the edge.
+        route_class: Rate-limit class (:data:`API`, :data:`OTP_REQUEST`, :data:`CALLBACK`,
+            :data:`EXEMPT`); :data:`API` limits reads and writes separately by method.
+        cacheable: Anonymous GETs may be answered from the gateway's response cache.
+        timeout: Seconds allowed to the upstream; None uses the upstream's default.
     """
 
     prefix: str
     service: str
     anonymous: tuple[tuple[str, re.Pattern[str]], ...] = ()
-    route_class: str = "default"
+    route_class: str = API
+    cacheable: bool = False
+    timeout: float | None = None
 
     def allows_anonymous(self, method: str, path: str) -> bool:
         """Return whether ``method path`` may be called without a token."""
@@ -37,17 +68,42 @@ ROUTES: tuple[Route, ...] = (
         "/v1/auth/",
         "identity",
         _anon(
-            ("POST", r"/v1/auth/otp/request"),
             ("POST", r"/v1/auth/otp/verify"),
             ("POST", r"/v1/auth/token/refresh"),
             ("POST", r"/v1/auth/password/login"),
         ),
-        route_class="auth",
+    ),
+    # Its own entry so the SMS-sending endpoint gets the strict, fail-closed OTP limits.
+    Route(
+        "/v1/auth/otp/request",
+        "identity",
+        _anon(("POST", r"/v1/auth/otp/request")),
+        route_class=OTP_REQUEST,
     ),
     Route("/.well-known/", "identity", _anon(("GET", r"/\.well-known/jwks\.json"))),
     Route("/v1/users/", "identity"),
     Route("/v1/admin/users", "identity"),
-    Route("/_sim/", "simulators", _anon(("*", r"/_sim/.*")), route_class="simulators"),
+    Route("/v1/admin/keys", "identity"),
+    Route(
+        "/v1/catalog/",
+        "catalog",
+        _anon(("GET", r"/v1/catalog/.*")),
+        cacheable=True,
+    ),
+    Route(
+        "/v1/search/",
+        "search",
+        _anon(("GET", r"/v1/search(/.*)?")),
+        cacheable=True,
+    ),
+    Route(
+        "/v1/payments/callbacks/",
+        "payments",
+        _anon(("POST", r"/v1/payments/callbacks/.+"), ("PUT", r"/v1/payments/callbacks/.+")),
+        route_class=CALLBACK,
+    ),
+    Route("/v1/app/", LOCAL_SERVICE, _anon(("GET", r"/v1/app/home"))),
+    Route("/_sim/", "simulators", _anon(("*", r"/_sim/.*")), route_class=EXEMPT),
 )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from okada.gateway.app import create_gateway_app
+from okada.gateway.caching import gateway_cache_subscription
 from okada.infra.observability.logging import configure_logging
 from okada.infra.settings import PlatformSettings
 from okada.runtime.host import ServiceHost, build_context
@@ -63,18 +64,24 @@ def create_gateway_process_app(settings: PlatformSettings | None = None) -> Fast
     settings = settings or PlatformSettings.for_service("gateway")
     configure_logging(level=settings.log_level, json=settings.log_json, service="gateway")
     from okada.infra.cache.redis import RedisCache
+    from okada.infra.ratelimit import RedisRateLimiter
 
-    cache = RedisCache(settings.redis_url, prefix=settings.redis_prefix)
-    from okada.infra.bus.inprocess import InProcessBus
-
-    ctx = build_context(settings, bus=InProcessBus(), cache=cache)
+    bus, cache = _bus_and_cache(settings)
+    limiter = RedisRateLimiter(settings.redis_url, prefix=f"{settings.redis_prefix}rl:")
+    ctx = build_context(settings, bus=bus, cache=cache)
+    # The gateway hosts no service; the host only runs its bus (with retries while the
+    # broker is away) for the consumer that invalidates cached public pages.
+    host = ServiceHost(ctx, [])
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        ctx.bus.subscribe(*gateway_cache_subscription(cache))
+        await host.start()
         try:
             yield
         finally:
-            await ctx.directory.aclose()
+            await host.stop()
+            await limiter.aclose()
             await cache.aclose()
 
     return create_gateway_app(
@@ -83,6 +90,8 @@ def create_gateway_process_app(settings: PlatformSettings | None = None) -> Fast
         verifier=ctx.token_verifier,
         codec=ctx.codec,
         cache=cache,
+        rate_limiter=limiter,
+        cors_origins=settings.cors_origins,
         max_body_bytes=settings.max_body_bytes,
         docs_enabled=settings.docs_enabled,
         lifespan=lifespan,

@@ -9,10 +9,12 @@ from typing import Any
 from fastapi import FastAPI
 
 from okada.gateway.app import create_gateway_app
+from okada.gateway.caching import gateway_cache_subscription
 from okada.infra.bus.inprocess import InProcessBus
 from okada.infra.bus.policy import DeliveryPolicy
 from okada.infra.cache.memory import MemoryCache
 from okada.infra.observability.logging import configure_logging
+from okada.infra.ratelimit import MemoryRateLimiter
 from okada.infra.settings import Mode, PlatformSettings
 from okada.kernel.clock import Clock
 from okada.runtime.host import ServiceHost, build_context
@@ -45,6 +47,8 @@ def create_embedded_app(
         await host.migrate()
         if seed and settings.seed_demo_data:
             await host.seed()  # the first start of embedded mode has a catalog to browse
+        # catalog and inventory events invalidate the gateway's cached public pages
+        ctx.bus.subscribe(*gateway_cache_subscription(ctx.cache))
         await host.start()
         app.state.host = host
         app.state.simulators = simulators
@@ -59,6 +63,8 @@ def create_embedded_app(
         verifier=ctx.token_verifier,
         codec=ctx.codec,
         cache=ctx.cache,
+        rate_limiter=MemoryRateLimiter(),
+        cors_origins=settings.cors_origins,
         max_body_bytes=settings.max_body_bytes,
         docs_enabled=settings.docs_enabled,
         lifespan=lifespan,

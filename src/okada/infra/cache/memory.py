@@ -17,10 +17,27 @@ class MemoryCache:
     they would for Redis.
     """
 
-    def __init__(self, clock: object | None = None) -> None:
+    SWEEP_EVERY = 1000
+    """Writes between two sweeps of expired entries (keeps memory bounded without a task)."""
+
+    def __init__(self, *, max_entries: int = 200_000) -> None:
         self._data: dict[str, tuple[bytes, float | None]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._monotonic = time.monotonic
+        self._max_entries = max_entries
+        self._writes = 0
+
+    def _after_write(self) -> None:
+        self._writes += 1
+        if self._writes % self.SWEEP_EVERY and len(self._data) <= self._max_entries:
+            return
+        now = self._monotonic()
+        for key in [k for k, (_, exp) in self._data.items() if exp is not None and exp <= now]:
+            del self._data[key]
+        # Still too big: drop the oldest entries (dicts keep insertion order).
+        excess = len(self._data) - self._max_entries
+        for key in list(self._data)[: max(0, excess)]:
+            del self._data[key]
 
     def _alive(self, key: str) -> tuple[bytes, float | None] | None:
         item = self._data.get(key)
@@ -39,6 +56,7 @@ class MemoryCache:
     async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
         """Store ``value`` for ``ttl`` seconds (forever when None)."""
         self._data[key] = (value, self._monotonic() + ttl if ttl else None)
+        self._after_write()
 
     async def delete(self, *keys: str) -> int:
         """Delete keys; return how many existed."""
@@ -49,6 +67,7 @@ class MemoryCache:
         item = self._alive(key)
         if item is None:
             self._data[key] = (b"1", self._monotonic() + ttl)
+            self._after_write()
             return 1
         value = int(item[0]) + 1
         self._data[key] = (str(value).encode(), item[1])
