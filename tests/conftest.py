@@ -18,7 +18,11 @@ from okada.runtime.embedded import create_embedded_app
 @pytest.fixture
 async def platform(tmp_path: Path) -> AsyncIterator[FastAPI]:
     """The whole platform in embedded mode on fresh SQLite files."""
-    settings = PlatformSettings(mode=Mode.EMBEDDED, data_dir=tmp_path, log_json=True)
+    # No demo seed: each test builds the data it asserts on (tests/services/*/ seed tests
+    # cover the seed itself), which keeps startup and shutdown fast.
+    settings = PlatformSettings(
+        mode=Mode.EMBEDDED, data_dir=tmp_path, log_json=True, seed_demo_data=False
+    )
     app = create_embedded_app(settings, policy=FAST_TEST_POLICY, configure_logs=False)
     async with LifespanManager(app) as manager:
         app.state.asgi = manager.app  # the app with lifespan state attached, for clients

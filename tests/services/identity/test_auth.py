@@ -65,7 +65,8 @@ async def test_bad_phone_numbers_are_422_in_the_callers_language(
 @pytest.mark.parametrize("code", ["", "12345", "12a456", "1234567"])
 async def test_malformed_codes_are_rejected_cleanly(client: httpx.AsyncClient, code: str) -> None:
     response = await client.post(
-        "/v1/auth/otp/verify", json={"phone": "699000001", "code": code, "device_id": "d"},
+        "/v1/auth/otp/verify",
+        json={"phone": "699000001", "code": code, "device_id": "d"},
         headers={"accept-language": "en"},
     )
     assert response.status_code == 422
@@ -73,17 +74,20 @@ async def test_malformed_codes_are_rejected_cleanly(client: httpx.AsyncClient, c
 
 
 async def test_code_dies_after_five_wrong_attempts(client: httpx.AsyncClient) -> None:
-    assert (await client.post("/v1/auth/otp/request", json={"phone": "699000002"})).status_code \
-        == 202
+    assert (
+        await client.post("/v1/auth/otp/request", json={"phone": "699000002"})
+    ).status_code == 202
     good = await read_otp(client, "+237699000002")
     wrong = f"{(int(good) + 1) % 1_000_000:06d}"
     for _ in range(5):
-        r = await client.post("/v1/auth/otp/verify",
-                              json={"phone": "699000002", "code": wrong, "device_id": "d"})
+        r = await client.post(
+            "/v1/auth/otp/verify", json={"phone": "699000002", "code": wrong, "device_id": "d"}
+        )
         assert r.status_code == 401
     # the right code no longer works: brute force stops at the attempt limit
-    r = await client.post("/v1/auth/otp/verify",
-                          json={"phone": "699000002", "code": good, "device_id": "d"})
+    r = await client.post(
+        "/v1/auth/otp/verify", json={"phone": "699000002", "code": good, "device_id": "d"}
+    )
     assert r.status_code == 401
     assert r.json()["code"] == "invalid_code"
 
@@ -92,8 +96,9 @@ async def test_code_is_single_use(client: httpx.AsyncClient) -> None:
     await client.post("/v1/auth/otp/request", json={"phone": "699000003"})
     code = await read_otp(client, "+237699000003")
     body = {"phone": "699000003", "code": code, "device_id": "d"}
-    results = await asyncio.gather(*(client.post("/v1/auth/otp/verify", json=body)
-                                     for _ in range(5)))
+    results = await asyncio.gather(
+        *(client.post("/v1/auth/otp/verify", json=body) for _ in range(5))
+    )
     assert sorted(r.status_code for r in results) == [200, 401, 401, 401, 401]
 
 
@@ -127,15 +132,17 @@ async def test_sms_provider_down_gives_503_and_creates_nothing(
     platform: FastAPI, client: httpx.AsyncClient
 ) -> None:
     await client.post("/_sim/sms/_control/mode", json={"mode": "down"})
-    r = await client.post("/v1/auth/otp/request", json={"phone": "699000008"},
-                          headers={"accept-language": "en"})
+    r = await client.post(
+        "/v1/auth/otp/request", json={"phone": "699000008"}, headers={"accept-language": "en"}
+    )
     assert r.status_code == 503
     assert r.json()["code"] == "sms_unavailable"
     import sqlalchemy as sa
 
     async with platform.state.host.ctx.engine("identity").connect() as conn:
-        count = await conn.scalar(sa.text(
-            "SELECT count(*) FROM otp_challenges WHERE phone = '+237699000008'"))
+        count = await conn.scalar(
+            sa.text("SELECT count(*) FROM otp_challenges WHERE phone = '+237699000008'")
+        )
     assert count == 0
 
 
@@ -155,8 +162,9 @@ async def test_refresh_reuse_after_grace_revokes_the_family(
     reused = await client.post("/v1/auth/token/refresh", json={"refresh_token": t1})
     assert reused.status_code == 401
     assert reused.json()["code"] == "refresh_token_reused"
-    t2_after = await client.post("/v1/auth/token/refresh",
-                                 json={"refresh_token": t2["refresh_token"]})
+    t2_after = await client.post(
+        "/v1/auth/token/refresh", json={"refresh_token": t2["refresh_token"]}
+    )
     assert t2_after.status_code == 401
 
 
@@ -164,14 +172,16 @@ async def test_concurrent_refresh_within_grace_does_not_revoke(
     client: httpx.AsyncClient,
 ) -> None:
     tokens = await sign_in(client, "699000010", "+237699000010")
-    results = await asyncio.gather(*(client.post(
-        "/v1/auth/token/refresh", json={"refresh_token": tokens["refresh_token"]})
-        for _ in range(5)))
+    results = await asyncio.gather(
+        *(
+            client.post("/v1/auth/token/refresh", json={"refresh_token": tokens["refresh_token"]})
+            for _ in range(5)
+        )
+    )
     assert all(r.status_code == 200 for r in results), [r.text for r in results]
     children = {r.json()["refresh_token"] for r in results}
     assert len(children) == 1  # one new token, no branches
-    follow = await client.post("/v1/auth/token/refresh",
-                               json={"refresh_token": children.pop()})
+    follow = await client.post("/v1/auth/token/refresh", json={"refresh_token": children.pop()})
     assert follow.status_code == 200
 
 
@@ -207,24 +217,30 @@ async def _forged_tokens(client: httpx.AsyncClient) -> dict[str, str]:
     other_key = Ed25519PrivateKey.generate()
     now = int(time.time())
 
-    def signed(c: dict[str, Any], *, key: Any = other_key, kid: str | None = None,
-               typ: str = "at+jwt") -> str:
-        return jwt.encode(c, key, algorithm="EdDSA",
-                          headers={"kid": kid or header["kid"], "typ": typ})
+    def signed(
+        c: dict[str, Any], *, key: Any = other_key, kid: str | None = None, typ: str = "at+jwt"
+    ) -> str:
+        return jwt.encode(
+            c, key, algorithm="EdDSA", headers={"kid": kid or header["kid"], "typ": typ}
+        )
 
     parts = genuine.split(".")
     tampered_claims = {**claims, "roles": ["admin"]}
     return {
         "alg_none": f"{_b64({'alg': 'none', 'typ': 'at+jwt', 'kid': header['kid']})}."
-                    f"{_b64(claims)}.",
+        f"{_b64(claims)}.",
         "hs256_with_public_key": jwt.encode(
-            claims, base64.urlsafe_b64decode(public_x + "=="), algorithm="HS256",
-            headers={"kid": header["kid"], "typ": "at+jwt"}),
+            claims,
+            base64.urlsafe_b64decode(public_x + "=="),
+            algorithm="HS256",
+            headers={"kid": header["kid"], "typ": "at+jwt"},
+        ),
         "unknown_kid": signed(claims, kid="unknownkid123"),
         "wrong_signer": signed(claims),
         "tampered_payload": f"{parts[0]}.{_b64(tampered_claims)}.{parts[2]}",
-        "expired": _resign(client, {**claims, "exp": now - 3600, "iat": now - 4000,
-                                    "nbf": now - 4000}),
+        "expired": _resign(
+            client, {**claims, "exp": now - 3600, "iat": now - 4000, "nbf": now - 4000}
+        ),
         "wrong_audience": _resign(client, {**claims, "aud": "someone-else"}),
         "wrong_issuer": _resign(client, {**claims, "iss": "https://evil.example"}),
         "not_yet_valid": _resign(client, {**claims, "nbf": now + 3600}),
@@ -265,9 +281,14 @@ async def test_spoofed_internal_principal_header_is_ignored(
 ) -> None:
     victim = await sign_in(client, "699000013", "+237699000013")
     victim_id = (await client.get("/v1/users/me", headers=bearer(victim))).json()["id"]
-    spoof = base64.urlsafe_b64encode(json.dumps(
-        {"sub": victim_id, "roles": ["admin"], "stores": [], "exp": time.time() + 600}
-    ).encode()).decode() + ".deadbeef"
+    spoof = (
+        base64.urlsafe_b64encode(
+            json.dumps(
+                {"sub": victim_id, "roles": ["admin"], "stores": [], "exp": time.time() + 600}
+            ).encode()
+        ).decode()
+        + ".deadbeef"
+    )
     # through the gateway: the header is stripped, so the call is anonymous
     r = await client.get("/v1/users/me", headers={"x-okada-principal": spoof})
     assert r.status_code == 401

@@ -10,12 +10,19 @@ from okada.infra.http.auth import PrincipalResolver
 from okada.infra.http.idempotency import IdempotencyOptions
 from okada.infra.i18n import register_catalog_dir
 from okada.services.identity.adapters.orm import metadata
+from okada.services.identity.adapters.passwords import Argon2PasswordHasher
 from okada.services.identity.adapters.repositories import IdentityUoW
 from okada.services.identity.adapters.signing import KeyRing
 from okada.services.identity.adapters.sms import HttpSmsSender
+from okada.services.identity.adapters.totp import PyotpAuthenticator
+from okada.services.identity.application.accounts import AccountService
+from okada.services.identity.application.admin import AdminService, BootstrapAdmin
 from okada.services.identity.application.auth import AuthRules, AuthService
+from okada.services.identity.application.places import PlaceService
 from okada.services.identity.application.profiles import ProfileService
+from okada.services.identity.entrypoints.admin import make_admin_router
 from okada.services.identity.entrypoints.api import make_router
+from okada.services.identity.entrypoints.users import make_users_router
 from okada.services.identity.settings import IdentitySettings
 
 NAME = "identity"
@@ -49,6 +56,21 @@ async def build(ctx: HostContext) -> ServiceRuntime:
         otp_per_prefix_per_day=settings.otp_per_prefix_per_day,
         otp_first_cooldown=settings.otp_first_cooldown_seconds,
         allowed_regions=frozenset(settings.allowed_phone_regions),
+        login_max_failures=settings.login_max_failures,
+        login_failure_window=settings.login_failure_window_seconds,
+    )
+    passwords = Argon2PasswordHasher()
+    totp = PyotpAuthenticator()
+    bootstrap_admin = settings.bootstrap_admin_values()
+    admin = AdminService(
+        uow_factory=uow_factory,
+        passwords=passwords,
+        totp=totp,
+        sealer=keys,
+        keys=keys,
+        clock=ctx.clock,
+        allowed_regions=rules.allowed_regions,
+        bootstrap=BootstrapAdmin(*bootstrap_admin) if bootstrap_admin else None,
     )
     auth = AuthService(
         uow_factory=uow_factory,
@@ -58,8 +80,24 @@ async def build(ctx: HostContext) -> ServiceRuntime:
         clock=ctx.clock,
         pepper=settings.internal_secret.encode(),
         rules=rules,
+        passwords=passwords,
+        totp=totp,
+        # The configured first admin is created lazily, before the first password login.
+        before_password_login=admin.ensure_bootstrap_admin,
     )
     profiles = ProfileService(uow_factory=uow_factory, jwks=keys.jwks)
+    accounts = AccountService(
+        uow_factory=uow_factory,
+        codes=auth,
+        clock=ctx.clock,
+        max_phones=settings.max_phones_per_user,
+    )
+    places = PlaceService(
+        uow_factory=uow_factory,
+        clock=ctx.clock,
+        allowed_regions=rules.allowed_regions,
+        max_places=settings.max_places_per_user,
+    )
     app = create_service_app(
         service=NAME,
         routers=[make_router(auth, profiles)],
@@ -70,6 +108,12 @@ async def build(ctx: HostContext) -> ServiceRuntime:
         extra_state={"keyring": keys, "auth": auth},
         idempotency=IdempotencyOptions(store.engine, store.tables["idempotency_keys"], ctx.clock),
     )
+    app.include_router(make_users_router(accounts, places))
+    app.include_router(make_admin_router(admin))
+    # Tooling and tests provision staff through the application services (no HTTP caller).
+    app.state.admin = admin
+    app.state.accounts = accounts
+    app.state.places = places
     return ServiceRuntime(
         name=NAME,
         app=app,

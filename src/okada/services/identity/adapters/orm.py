@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -13,7 +14,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     Uuid,
+    text,
 )
 
 from okada.infra.db.platform_tables import add_platform_tables
@@ -32,7 +35,10 @@ users = Table(
     Column("store_ids", PortableJSON, nullable=False),
     Column("disabled", Boolean, nullable=False, default=False),
     Column("password_hash", String(255), nullable=True),
-    Column("totp_secret", LargeBinary, nullable=True),
+    Column("totp_secret", LargeBinary, nullable=True),  # Fernet-sealed, never the clear secret
+    Column("totp_last_step", BigInteger, nullable=True),
+    Column("disabled_at", UtcDateTime, nullable=True),
+    Column("disabled_reason", String(500), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Column("version", Integer, nullable=False),
@@ -43,13 +49,24 @@ phones = Table(
     metadata,
     Column("id", Uuid, primary_key=True),
     Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("e164", String(20), nullable=False, unique=True),
+    Column("e164", String(20), nullable=False),
     Column("operator", String(20), nullable=True),
     Column("verified", Boolean, nullable=False),
     Column("is_primary", Boolean, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("user_id", "e164"),
 )
 Index("ix_phones_user", phones.c.user_id)
+Index("ix_phones_e164", phones.c.e164)
+# A number belongs to at most one account once verified; pending (unverified) claims may
+# coexist, so nobody can squat a number they do not hold.
+Index(
+    "uq_phones_e164_verified",
+    phones.c.e164,
+    unique=True,
+    sqlite_where=text("verified"),
+    postgresql_where=text("verified"),
+)
 
 otp_challenges = Table(
     "otp_challenges",
@@ -63,6 +80,7 @@ otp_challenges = Table(
     Column("attempts", Integer, nullable=False),
     Column("consumed_at", UtcDateTime, nullable=True),
     Column("voided_at", UtcDateTime, nullable=True),
+    Column("user_id", Uuid, nullable=True),
 )
 Index("ix_otp_phone_active", otp_challenges.c.phone, otp_challenges.c.created_at)
 
@@ -117,3 +135,12 @@ places = Table(
     Column("deleted_at", UtcDateTime, nullable=True),
 )
 Index("ix_places_user", places.c.user_id)
+# Exactly one default place per user among the live ones (the database keeps the rule even
+# when two requests race).
+Index(
+    "uq_places_default",
+    places.c.user_id,
+    unique=True,
+    sqlite_where=text("is_default AND deleted_at IS NULL"),
+    postgresql_where=text("is_default AND deleted_at IS NULL"),
+)

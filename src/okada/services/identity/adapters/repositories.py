@@ -6,21 +6,30 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, true, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from okada.infra.db.uow import SqlUnitOfWork
 from okada.kernel.errors import ConcurrencyConflict
-from okada.services.identity.adapters.orm import otp_challenges, phones, refresh_tokens, users
+from okada.services.identity.adapters.orm import (
+    otp_challenges,
+    phones,
+    places,
+    refresh_tokens,
+    users,
+)
 from okada.services.identity.application.model import (
     OtpChallenge,
     Phone,
+    Place,
     RefreshToken,
     SessionInfo,
     User,
 )
 from okada.services.identity.application.ports import (
     OtpRepository,
+    PlaceRepository,
     RefreshTokenRepository,
     UserRepository,
 )
@@ -62,6 +71,9 @@ class SqlaUserRepository:
             disabled=row.disabled,
             password_hash=row.password_hash,
             totp_secret=row.totp_secret,
+            totp_last_step=row.totp_last_step,
+            disabled_at=row.disabled_at,
+            disabled_reason=row.disabled_reason,
             created_at=row.created_at,
             updated_at=row.updated_at,
             version=row.version,
@@ -72,8 +84,35 @@ class SqlaUserRepository:
         return await self._load(users.c.id == user_id)
 
     async def by_phone(self, e164: str) -> User | None:
-        owner = await self._s.scalar(select(phones.c.user_id).where(phones.c.e164 == e164))
+        owner = await self._s.scalar(
+            select(phones.c.user_id).where(phones.c.e164 == e164, phones.c.verified.is_(true()))
+        )
         return None if owner is None else await self.by_id(owner)
+
+    async def phone_claims(self, e164: str) -> list[Phone]:
+        rows = (
+            await self._s.execute(
+                select(phones).where(phones.c.e164 == e164).order_by(phones.c.created_at)
+            )
+        ).all()
+        return [_phone(r) for r in rows]
+
+    async def record_totp_step(self, user_id: uuid.UUID, step: int) -> bool:
+        # Guarded update: of two logins racing with the same code, only one moves the step.
+        result = await self._s.execute(
+            update(users)
+            .where(
+                users.c.id == user_id,
+                or_(users.c.totp_last_step.is_(None), users.c.totp_last_step < step),
+            )
+            .values(totp_last_step=step)
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def set_password_hash(self, user_id: uuid.UUID, encoded: str) -> None:
+        await self._s.execute(
+            update(users).where(users.c.id == user_id).values(password_hash=encoded)
+        )
 
     def _values(self, user: User) -> dict[str, Any]:
         return {
@@ -82,18 +121,29 @@ class SqlaUserRepository:
             "roles": sorted(user.roles),
             "store_ids": sorted(user.store_ids),
             "disabled": user.disabled,
+            "disabled_at": user.disabled_at,
+            "disabled_reason": user.disabled_reason,
             "password_hash": user.password_hash,
             "totp_secret": user.totp_secret,
             "updated_at": user.updated_at,
         }
+        # totp_last_step is left out on purpose: only record_totp_step moves it, so saving a
+        # user loaded before a login can never wind it back and reopen a used code.
 
     async def add(self, user: User) -> None:
-        await self._s.execute(
-            insert(users).values(
-                id=user.id, created_at=user.created_at, version=user.version, **self._values(user)
-            )
-        )
-        await self._sync_phones(user)
+        try:
+            async with self._s.begin_nested():
+                await self._s.execute(
+                    insert(users).values(
+                        id=user.id,
+                        created_at=user.created_at,
+                        version=user.version,
+                        **self._values(user),
+                    )
+                )
+                await self._sync_phones(user)
+        except IntegrityError as exc:  # a verified number taken by a concurrent request
+            raise ConcurrencyConflict() from exc
 
     async def save(self, user: User, *, expected_version: int) -> None:
         result = await self._s.execute(
@@ -103,7 +153,11 @@ class SqlaUserRepository:
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise ConcurrencyConflict()
-        await self._sync_phones(user)
+        try:
+            async with self._s.begin_nested():
+                await self._sync_phones(user)
+        except IntegrityError as exc:
+            raise ConcurrencyConflict() from exc
 
     async def _sync_phones(self, user: User) -> None:
         keep = [p.id for p in user.phones]
@@ -113,7 +167,9 @@ class SqlaUserRepository:
         existing = set(
             (await self._s.scalars(select(phones.c.id).where(phones.c.user_id == user.id))).all()
         )
-        for p in user.phones:
+        # Demotions first, so the single-primary and single-verified rules hold after each
+        # statement, not only at the end.
+        for p in sorted(user.phones, key=lambda p: (p.is_primary, p.verified)):
             values = {
                 "e164": p.e164,
                 "operator": p.operator,
@@ -136,11 +192,12 @@ class SqlaOtpRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def void_active(self, phone: str, *, at: dt.datetime) -> None:
+    async def void_active(self, phone: str, *, at: dt.datetime, purpose: str = "login") -> None:
         await self._s.execute(
             update(otp_challenges)
             .where(
                 otp_challenges.c.phone == phone,
+                otp_challenges.c.purpose == purpose,
                 otp_challenges.c.consumed_at.is_(None),
                 otp_challenges.c.voided_at.is_(None),
             )
@@ -157,17 +214,19 @@ class SqlaOtpRepository:
                 created_at=challenge.created_at,
                 expires_at=challenge.expires_at,
                 attempts=challenge.attempts,
+                user_id=challenge.user_id,
             )
         )
 
     async def active(
-        self, phone: str, *, at: dt.datetime, max_attempts: int
+        self, phone: str, *, at: dt.datetime, max_attempts: int, purpose: str = "login"
     ) -> OtpChallenge | None:
         row = (
             await self._s.execute(
                 select(otp_challenges)
                 .where(
                     otp_challenges.c.phone == phone,
+                    otp_challenges.c.purpose == purpose,
                     otp_challenges.c.consumed_at.is_(None),
                     otp_challenges.c.voided_at.is_(None),
                     otp_challenges.c.expires_at > at,
@@ -187,6 +246,7 @@ class SqlaOtpRepository:
             created_at=row.created_at,
             expires_at=row.expires_at,
             attempts=row.attempts,
+            user_id=row.user_id,
         )
 
     async def record_miss(self, challenge_id: uuid.UUID) -> int:
@@ -348,16 +408,109 @@ def _aware(value: Any, fix: Any) -> dt.datetime:
     return result
 
 
+def _place(row: Any) -> Place:
+    return Place(
+        id=row.id,
+        user_id=row.user_id,
+        label=row.label,
+        city=row.city,
+        quartier=row.quartier,
+        landmark=row.landmark,
+        directions=row.directions,
+        lat=row.lat,
+        lng=row.lng,
+        plus_code=row.plus_code,
+        contact_phone=row.contact_phone,
+        is_default=row.is_default,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        version=row.version,
+        deleted_at=row.deleted_at,
+    )
+
+
+class SqlaPlaceRepository:
+    """Saved places."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def by_id(self, place_id: uuid.UUID) -> Place | None:
+        row = (
+            await self._s.execute(
+                select(places).where(places.c.id == place_id, places.c.deleted_at.is_(None))
+            )
+        ).first()
+        return None if row is None else _place(row)
+
+    async def for_user(self, user_id: uuid.UUID) -> list[Place]:
+        rows = (
+            await self._s.execute(
+                select(places)
+                .where(places.c.user_id == user_id, places.c.deleted_at.is_(None))
+                .order_by(places.c.is_default.desc(), places.c.created_at.desc())
+            )
+        ).all()
+        return [_place(r) for r in rows]
+
+    @staticmethod
+    def _values(place: Place) -> dict[str, Any]:
+        return {
+            "label": place.label,
+            "city": place.city,
+            "quartier": place.quartier,
+            "landmark": place.landmark,
+            "directions": place.directions,
+            "lat": place.lat,
+            "lng": place.lng,
+            "plus_code": place.plus_code,
+            "contact_phone": place.contact_phone,
+            "is_default": place.is_default,
+            "updated_at": place.updated_at,
+            "version": place.version,
+            "deleted_at": place.deleted_at,
+        }
+
+    async def add(self, place: Place) -> None:
+        try:
+            async with self._s.begin_nested():
+                await self._s.execute(
+                    insert(places).values(
+                        id=place.id,
+                        user_id=place.user_id,
+                        created_at=place.created_at,
+                        **self._values(place),
+                    )
+                )
+        except IntegrityError as exc:  # a concurrent request made another place the default
+            raise ConcurrencyConflict() from exc
+
+    async def save(self, place: Place, *, expected_version: int) -> None:
+        try:
+            async with self._s.begin_nested():
+                result = await self._s.execute(
+                    update(places)
+                    .where(places.c.id == place.id, places.c.version == expected_version)
+                    .values(**self._values(place))
+                )
+        except IntegrityError as exc:
+            raise ConcurrencyConflict() from exc
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise ConcurrencyConflict()
+
+
 class IdentityUoW(SqlUnitOfWork):
     """The identity unit of work with its repositories."""
 
     users: UserRepository
     otps: OtpRepository
     tokens: RefreshTokenRepository
+    places: PlaceRepository
 
     async def __aenter__(self) -> IdentityUoW:
         await super().__aenter__()
         self.users = SqlaUserRepository(self.session)
         self.otps = SqlaOtpRepository(self.session)
         self.tokens = SqlaRefreshTokenRepository(self.session)
+        self.places = SqlaPlaceRepository(self.session)
         return self

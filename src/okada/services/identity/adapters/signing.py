@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import hashlib
 import json
 import secrets
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import jwt
+import structlog
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -21,8 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from okada.kernel.clock import Clock
 from okada.services.identity.adapters.orm import signing_keys
 
+log = structlog.get_logger(__name__)
+
 ROTATION_OVERLAP = dt.timedelta(minutes=20)
 """A retired key stays published longer than the longest access-token life (10 min)."""
+
+RELOAD_AFTER_SECONDS = 60.0
+"""How stale this replica's view of the keys may get before it reads them again."""
 
 
 class KeyRing:
@@ -31,6 +39,11 @@ class KeyRing:
     Rotation: :meth:`rotate` adds a new key that signs from then on; the previous key stays
     in the JWKS for ``ROTATION_OVERLAP`` so tokens it signed stay verifiable. Private keys
     are stored encrypted (Fernet, key derived from the platform secret).
+
+    Several replicas share the keys table: each re-reads it when its copy is older than
+    ``RELOAD_AFTER_SECONDS`` (before signing; in the background when serving the JWKS), so a
+    rotation done on one replica reaches the others within a minute, well inside the
+    overlap during which the old key still verifies.
     """
 
     def __init__(self, engine: AsyncEngine, *, secret: str, clock: Clock) -> None:
@@ -40,6 +53,8 @@ class KeyRing:
         self._fernet = Fernet(base64.urlsafe_b64encode(derived))
         self._current: tuple[str, Ed25519PrivateKey] | None = None
         self._jwks: dict[str, Any] = {"keys": []}
+        self._loaded_at = 0.0
+        self._reload: asyncio.Task[None] | None = None
 
     def seal(self, secret: str) -> str:
         """Encrypt a short secret for storage."""
@@ -78,6 +93,16 @@ class KeyRing:
                 if r.retired_at is None or now - r.retired_at < ROTATION_OVERLAP
             ]
         }
+        self._loaded_at = time.monotonic()
+
+    async def _background_load(self) -> None:
+        try:
+            await self.load()
+        except Exception as exc:  # keep serving the keys we have; the next call retries
+            log.warning("keys.reload_failed", error=repr(exc))
+
+    def _stale(self) -> bool:
+        return time.monotonic() - self._loaded_at > RELOAD_AFTER_SECONDS
 
     async def rotate(self) -> str:
         """Create a new signing key and retire the previous ones; return the new ``kid``."""
@@ -110,12 +135,17 @@ class KeyRing:
         return kid
 
     def jwks(self) -> dict[str, Any]:
-        """The public keys to publish."""
+        """The public keys to publish (a stale copy is served while a reload runs)."""
+        if self._stale() and (self._reload is None or self._reload.done()):
+            try:
+                self._reload = asyncio.get_running_loop().create_task(self._background_load())
+            except RuntimeError:  # no loop (called from sync code): serve what we have
+                pass
         return self._jwks
 
     async def sign(self, claims: dict[str, Any]) -> str:
         """Sign ``claims`` as an access token (``typ: at+jwt``)."""
-        if self._current is None:
+        if self._current is None or self._stale():
             await self.load()
         assert self._current is not None
         kid, key = self._current

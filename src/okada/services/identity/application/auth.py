@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
 import re
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from okada.contracts.identity.v1 import UserRegistered
@@ -24,6 +26,7 @@ from okada.kernel.errors import (
 from okada.kernel.ids import new_id
 from okada.kernel.phone import PhoneNumber, parse_phone
 from okada.kernel.ports import Cache
+from okada.services.identity.application.claims import release_pending_claims
 from okada.services.identity.application.model import (
     OtpChallenge,
     Phone,
@@ -32,19 +35,29 @@ from okada.services.identity.application.model import (
     TokenPair,
     User,
 )
+from okada.services.identity.application.passwords import normalise_password
 from okada.services.identity.application.ports import (
     IdentityUnitOfWork,
+    PasswordHasher,
     SmsSender,
     TokenSigner,
+    TotpAuthenticator,
 )
 
 ISSUER = "https://auth.okada.cm"
 AUDIENCE = "okada-api"
 _CODE = re.compile(r"^\d{6}$")
 _OTP_TEXT = {
-    "fr": "Okada: votre code est {code}. Il expire dans 5 min. Ne le partagez avec personne.",
-    "en": "Okada: your code is {code}. It expires in 5 min. Never share it with anyone.",
+    "login": {
+        "fr": "Okada: votre code est {code}. Il expire dans 5 min. Ne le partagez avec personne.",
+        "en": "Okada: your code is {code}. It expires in 5 min. Never share it with anyone.",
+    },
+    "add_phone": {
+        "fr": "Okada: code {code} pour ajouter ce numéro à votre compte. Expire dans 5 min.",
+        "en": "Okada: code {code} to add this number to your account. Expires in 5 min.",
+    },
 }
+PURPOSES = frozenset(_OTP_TEXT)
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,8 @@ class AuthRules:
     otp_per_prefix_per_day: int = 200
     otp_first_cooldown: int = 60
     allowed_regions: frozenset[str] = frozenset({"CM"})
+    login_max_failures: int = 10
+    login_failure_window: int = 900
 
 
 def hash_token(value: str) -> str:
@@ -82,6 +97,9 @@ class AuthService:
         clock: Clock,
         pepper: bytes,
         rules: AuthRules,
+        passwords: PasswordHasher | None = None,
+        totp: TotpAuthenticator | None = None,
+        before_password_login: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._uow = uow_factory
         self._sms = sms
@@ -90,6 +108,10 @@ class AuthService:
         self._clock = clock
         self._pepper = pepper
         self.rules = rules
+        self._passwords = passwords
+        self._totp = totp
+        self._before_password_login = before_password_login
+        self._dummy_hash: str | None = None
 
     def phone(self, raw: str) -> PhoneNumber:
         """Parse a typed number under the configured country rules."""
@@ -107,28 +129,73 @@ class AuthService:
         fail closed (no counter, no SMS). The answer is the same whether or not the number has
         an account.
         """
-        phone = self.phone(raw_phone)
+        return await self.issue_code(self.phone(raw_phone), ip=ip, language=language)
+
+    async def issue_code(
+        self,
+        phone: PhoneNumber,
+        *,
+        ip: str,
+        language: str,
+        purpose: str = "login",
+        user_id: uuid.UUID | None = None,
+    ) -> int:
+        """Send a one-time code for ``purpose``; return the cooldown before the next send.
+
+        Every purpose shares the same SMS port and the same per-number, per-IP and
+        per-prefix caps: a second number added to an account costs SMS like a login does.
+        A resend voids the previous code of the same purpose only.
+        """
         cooldown = await self._enforce_send_caps(phone, ip)
         code = f"{secrets.randbelow(1_000_000):06d}"
         now = self._clock.now()
+        texts = _OTP_TEXT[purpose]
         async with self._uow() as uow:
-            await uow.otps.void_active(phone.e164, at=now)
+            await uow.otps.void_active(phone.e164, at=now, purpose=purpose)
             await uow.otps.add(
                 OtpChallenge(
                     id=new_id(),
                     phone=phone.e164,
-                    purpose="login",
+                    purpose=purpose,
                     code_hash=self._code_hash(phone.e164, code),
                     created_at=now,
                     expires_at=now + dt.timedelta(seconds=self.rules.otp_ttl),
+                    user_id=user_id,
                 )
             )
             # Send before commit: if the provider fails, nothing is half-created.
             await self._sms.send(
-                to=phone.e164, text=_OTP_TEXT.get(language, _OTP_TEXT["fr"]).format(code=code)
+                to=phone.e164, text=texts.get(language, texts["fr"]).format(code=code)
             )
             await uow.commit()
         return cooldown
+
+    async def check_code(
+        self, phone: PhoneNumber, code: str, *, purpose: str, user_id: uuid.UUID
+    ) -> None:
+        """Consume a non-login code sent to ``phone`` for ``user_id``; 422 when it does not fit.
+
+        Business rules: same as login codes (single use, 5 misses kill it, 5-minute life),
+        and the code only works for the account that asked for it. A wrong code is a 422,
+        not a 401: the caller is signed in, and a 401 would make the app drop the session.
+        """
+        if not _CODE.match(code or ""):
+            raise Unprocessable("invalid_code_format")
+        now = self._clock.now()
+        max_attempts = self.rules.otp_max_attempts
+        async with self._uow() as uow:
+            challenge = await uow.otps.active(
+                phone.e164, at=now, max_attempts=max_attempts, purpose=purpose
+            )
+            if challenge is None or challenge.user_id != user_id:
+                raise Unprocessable("invalid_code")
+            if not hmac.compare_digest(challenge.code_hash, self._code_hash(phone.e164, code)):
+                await uow.otps.record_miss(challenge.id)
+                await uow.commit()
+                raise Unprocessable("invalid_code")
+            if not await uow.otps.consume(challenge.id, at=now, max_attempts=max_attempts):
+                raise Unprocessable("invalid_code")
+            await uow.commit()
 
     async def _enforce_send_caps(self, phone: PhoneNumber, ip: str) -> int:
         try:
@@ -158,6 +225,9 @@ class AuthService:
 
         Business rules: a code is single use and dies after 5 wrong attempts; wrong, expired,
         replayed and unknown codes get the same answer; a disabled account cannot sign in.
+        Only a verified number leads to an account; a first login creates the customer and
+        drops other accounts' unproven claims on the number. Operations and admin accounts
+        cannot sign in by SMS (a restricted authenticator): they use password and TOTP.
         """
         phone = self.phone(raw_phone)
         if not _CODE.match(code or ""):
@@ -178,7 +248,10 @@ class AuthService:
             ):
                 raise Unauthenticated("invalid_code")
             user = await uow.users.by_phone(phone.e164)
+            if user is not None and user.is_staff:
+                raise Forbidden("password_login_required")
             if user is None:
+                await release_pending_claims(uow, phone.e164, winner_id=None, at=now)
                 user = self._new_customer(phone, language, now)
                 await uow.users.add(user)
                 uow.publish(
@@ -220,6 +293,79 @@ class AuthService:
             pair = await self._start_family(uow, user, device_id, now)
             await uow.commit()
         return pair
+
+    async def password_login(
+        self, *, raw_phone: str, password: str, totp: str | None, device_id: str
+    ) -> TokenPair:
+        """Sign a staff member in with their password (and TOTP); same tokens as OTP login.
+
+        Business rules: operations and admin staff, and anyone who enrolled an
+        authenticator, must also give a TOTP code (30 s steps, one step of drift either
+        side); a code already used cannot be used again. A wrong password, an unknown
+        number, an account without a password and a missing, wrong or replayed TOTP all get
+        the same 401, with the same Argon2 work, so nothing tells them apart. After 10
+        attempts on one number within 15 minutes further ones get 429 until the window ends
+        (a success clears the count); with the counter store down, logins fail closed (503).
+        A disabled account gets 403 only once its credentials are proven. Hashes made with
+        weaker parameters are upgraded at login.
+        """
+        if self._passwords is None or self._totp is None:
+            raise Unavailable("login_unavailable")
+        phone = self.phone(raw_phone)
+        if self._before_password_login is not None:
+            await self._before_password_login()
+        throttle_key = f"pwlogin:attempts:{phone.e164}"
+        await self._count_login_attempt(throttle_key)
+        secret = normalise_password(password)
+        now = self._clock.now()
+        async with self._uow() as uow:
+            user = await uow.users.by_phone(phone.e164)
+        encoded = user.password_hash if user is not None else None
+        # Unknown numbers still pay for one Argon2 verification, so timing reveals nothing.
+        matched = await asyncio.to_thread(
+            self._passwords.verify, encoded or await self._dummy(), secret
+        )
+        if user is None or encoded is None or not matched:
+            raise Unauthenticated("invalid_credentials")
+        step: int | None = None
+        if user.is_staff or user.totp_enrolled:
+            if not totp or user.totp_secret is None:
+                raise Unauthenticated("invalid_credentials")
+            totp_secret = self._signer.unseal(user.totp_secret.decode())
+            step = self._totp.matching_step(totp_secret, totp.strip(), at=now)
+            if step is None:
+                raise Unauthenticated("invalid_credentials")
+        if user.disabled:
+            raise Forbidden("account_disabled")
+        async with self._uow() as uow:
+            if step is not None and not await uow.users.record_totp_step(user.id, step):
+                raise Unauthenticated("invalid_credentials")  # replayed code
+            if self._passwords.needs_rehash(encoded):
+                rehashed = await asyncio.to_thread(self._passwords.hash, secret)
+                await uow.users.set_password_hash(user.id, rehashed)
+            pair = await self._start_family(uow, user, device_id, now)
+            await uow.commit()
+        with contextlib.suppress(Exception):  # the window expires on its own anyway
+            await self._cache.delete(throttle_key)
+        return pair
+
+    async def _count_login_attempt(self, key: str) -> None:
+        # Counting attempts before checking them (not failures after) keeps the cap exact
+        # when many guesses arrive at once.
+        try:
+            attempts = await self._cache.incr(key, ttl=self.rules.login_failure_window)
+        except Exception as exc:  # no counter, no login: fail closed like OTP sends
+            raise Unavailable("login_unavailable") from exc
+        if attempts > self.rules.login_max_failures:
+            raise RateLimited("login_throttled", retry_after=self.rules.login_failure_window)
+
+    async def _dummy(self) -> str:
+        if self._dummy_hash is None:
+            assert self._passwords is not None
+            self._dummy_hash = await asyncio.to_thread(
+                self._passwords.hash, secrets.token_urlsafe(16)
+            )
+        return self._dummy_hash
 
     async def _start_family(
         self, uow: IdentityUnitOfWork, user: User, device_id: str, now: dt.datetime

@@ -6,8 +6,8 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 
-from okada.contracts.identity.v1 import PhoneState, UserState
-from okada.kernel.authz import Role
+from okada.contracts.identity.v1 import PhoneState, PlaceState, UserState
+from okada.kernel.authz import STAFF_ROLES, Role
 
 
 @dataclass
@@ -38,11 +38,40 @@ class User:
     disabled: bool = False
     password_hash: str | None = None
     totp_secret: bytes | None = None
+    totp_last_step: int | None = None
+    disabled_at: dt.datetime | None = None
+    disabled_reason: str | None = None
     phones: list[Phone] = field(default_factory=list)
 
     def has_role(self, role: Role) -> bool:
         """Return whether the user holds ``role``."""
         return role.value in self.roles
+
+    @property
+    def is_staff(self) -> bool:
+        """Operations and admin: the accounts that must sign in with password and TOTP."""
+        return any(r.value in self.roles for r in STAFF_ROLES)
+
+    @property
+    def totp_enrolled(self) -> bool:
+        """Whether a TOTP authenticator is enrolled (its secret is stored sealed)."""
+        return self.totp_secret is not None
+
+    @property
+    def primary_phone(self) -> Phone | None:
+        """The number codes and receipts go to."""
+        return next((p for p in self.phones if p.is_primary), None)
+
+    def phone(self, e164: str) -> Phone | None:
+        """Return this user's phone ``e164``, if attached."""
+        return next((p for p in self.phones if p.e164 == e164), None)
+
+    def touch(self, at: dt.datetime) -> int:
+        """Record a change: bump the version (optimistic concurrency); return the old one."""
+        previous = self.version
+        self.version += 1
+        self.updated_at = at
+        return previous
 
     def public_state(self) -> UserState:
         """The state published in identity.v1 events (no secrets)."""
@@ -75,6 +104,8 @@ class OtpChallenge:
     attempts: int = 0
     consumed_at: dt.datetime | None = None
     voided_at: dt.datetime | None = None
+    user_id: uuid.UUID | None = None
+    """The account that asked for the code (``add_phone``); None for login codes."""
 
 
 @dataclass
@@ -115,3 +146,54 @@ class SessionInfo:
     created_at: dt.datetime
     last_used_at: dt.datetime
     current: bool
+
+
+@dataclass
+class Place:
+    """A saved delivery place: city, quartier, landmark and directions, plus an optional pin.
+
+    In Cameroon few streets have usable names, so the address people give is a quartier and a
+    landmark ("Bonamoussadi, derrière la pharmacie X, portail bleu"); the pin, when present, is
+    what dispatch uses.
+    """
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    label: str
+    city: str
+    quartier: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    landmark: str | None = None
+    directions: str | None = None
+    lat: float | None = None
+    lng: float | None = None
+    plus_code: str | None = None
+    contact_phone: str | None = None
+    is_default: bool = False
+    version: int = 1
+    deleted_at: dt.datetime | None = None
+
+    def touch(self, at: dt.datetime) -> int:
+        """Record a change: bump the version; return the old one."""
+        previous = self.version
+        self.version += 1
+        self.updated_at = at
+        return previous
+
+    def public_state(self) -> PlaceState:
+        """The state published in ``identity.v1.PlaceChanged``."""
+        return PlaceState(
+            user_id=self.user_id,
+            label=self.label,
+            city=self.city,
+            quartier=self.quartier,
+            landmark=self.landmark,
+            directions=self.directions,
+            lat=self.lat,
+            lng=self.lng,
+            plus_code=self.plus_code,
+            contact_phone=self.contact_phone,
+            is_default=self.is_default,
+            deleted=self.deleted_at is not None,
+        )

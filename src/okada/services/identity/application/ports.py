@@ -11,6 +11,8 @@ from okada.contracts.base import IntegrationEvent
 from okada.kernel.messages import Envelope
 from okada.services.identity.application.model import (
     OtpChallenge,
+    Phone,
+    Place,
     RefreshToken,
     SessionInfo,
     User,
@@ -41,6 +43,50 @@ class TokenSigner(Protocol):
         ...
 
 
+class PasswordHasher(Protocol):
+    """Hashes staff passwords (Argon2id); slow on purpose, so callers run it off the loop."""
+
+    def hash(self, password: str) -> str:
+        """Return an encoded hash with its parameters and salt."""
+        ...
+
+    def verify(self, encoded: str, password: str) -> bool:
+        """Return whether ``password`` matches ``encoded`` (False for a malformed hash)."""
+        ...
+
+    def needs_rehash(self, encoded: str) -> bool:
+        """Return whether ``encoded`` uses weaker parameters than the current ones."""
+        ...
+
+
+class TotpAuthenticator(Protocol):
+    """Time-based one-time passwords (RFC 6238: 30 s steps, 6 digits)."""
+
+    def new_secret(self) -> str:
+        """Return a fresh random base32 secret."""
+        ...
+
+    def provisioning_uri(self, secret: str, *, account: str, issuer: str) -> str:
+        """Return the ``otpauth://`` URI an authenticator app scans."""
+        ...
+
+    def matching_step(self, secret: str, code: str, *, at: dt.datetime) -> int | None:
+        """Return the time step ``code`` belongs to (current one or one either side), or None."""
+        ...
+
+
+class SigningKeys(Protocol):
+    """The access-token signing keys."""
+
+    async def rotate(self) -> str:
+        """Start signing with a new key; return its ``kid``."""
+        ...
+
+    def jwks(self) -> dict[str, Any]:
+        """The public keys currently published."""
+        ...
+
+
 class UserRepository(Protocol):
     """Users and their phones."""
 
@@ -49,7 +95,20 @@ class UserRepository(Protocol):
         ...
 
     async def by_phone(self, e164: str) -> User | None:
-        """Load the user owning a phone number."""
+        """Load the user owning a phone number (verified numbers only: a pending one proves
+        nothing, so it must never lead to someone else's account)."""
+        ...
+
+    async def phone_claims(self, e164: str) -> list[Phone]:
+        """Every attachment of ``e164``: at most one verified, any number pending."""
+        ...
+
+    async def record_totp_step(self, user_id: uuid.UUID, step: int) -> bool:
+        """Store ``step`` as the last TOTP step used, only if newer; False means a replay."""
+        ...
+
+    async def set_password_hash(self, user_id: uuid.UUID, encoded: str) -> None:
+        """Replace the password hash (rehash on login; not a public change, no new version)."""
         ...
 
     async def add(self, user: User) -> None:
@@ -64,8 +123,8 @@ class UserRepository(Protocol):
 class OtpRepository(Protocol):
     """Login-code challenges."""
 
-    async def void_active(self, phone: str, *, at: dt.datetime) -> None:
-        """Void every unused code of ``phone`` (a resend replaces the old code)."""
+    async def void_active(self, phone: str, *, at: dt.datetime, purpose: str = "login") -> None:
+        """Void every unused ``purpose`` code of ``phone`` (a resend replaces the old code)."""
         ...
 
     async def add(self, challenge: OtpChallenge) -> None:
@@ -73,9 +132,9 @@ class OtpRepository(Protocol):
         ...
 
     async def active(
-        self, phone: str, *, at: dt.datetime, max_attempts: int
+        self, phone: str, *, at: dt.datetime, max_attempts: int, purpose: str = "login"
     ) -> OtpChallenge | None:
-        """Return the newest usable challenge of ``phone``."""
+        """Return the newest usable ``purpose`` challenge of ``phone``."""
         ...
 
     async def record_miss(self, challenge_id: uuid.UUID) -> int:
@@ -125,12 +184,33 @@ class RefreshTokenRepository(Protocol):
         ...
 
 
+class PlaceRepository(Protocol):
+    """Saved places (soft-deleted ones stay for history but are never listed)."""
+
+    async def by_id(self, place_id: uuid.UUID) -> Place | None:
+        """Load a live (not deleted) place."""
+        ...
+
+    async def for_user(self, user_id: uuid.UUID) -> list[Place]:
+        """The user's live places, default first, then newest."""
+        ...
+
+    async def add(self, place: Place) -> None:
+        """Insert a place."""
+        ...
+
+    async def save(self, place: Place, *, expected_version: int) -> None:
+        """Update a place; raise ConcurrencyConflict when the version moved."""
+        ...
+
+
 class IdentityUnitOfWork(Protocol):
     """A transaction over the identity database."""
 
     users: UserRepository
     otps: OtpRepository
     tokens: RefreshTokenRepository
+    places: PlaceRepository
 
     async def __aenter__(self) -> Self: ...
 

@@ -1,4 +1,4 @@
-"""Profiles: what a user may read and change about themselves."""
+"""Published keys and plain profile reads (edits live in ``accounts``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from okada.services.identity.application.ports import IdentityUnitOfWork
 
 
 class ProfileService:
-    """Use cases on the caller's own account."""
+    """The JWKS the gateway and services verify tokens with, and profile lookups."""
 
     def __init__(
         self, *, uow_factory: Callable[[], IdentityUnitOfWork], jwks: Callable[[], dict[str, Any]]

@@ -1,4 +1,4 @@
-"""Identity HTTP API: OTP login, tokens, JWKS, the caller's profile and sessions."""
+"""Identity HTTP API: OTP and staff password login, tokens, JWKS, the caller's sessions."""
 
 from __future__ import annotations
 
@@ -7,23 +7,19 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from okada.infra.http.auth import CurrentPrincipal
-from okada.infra.http.etag import not_modified, version_etag
 from okada.infra.http.problems import problem_responses, request_language
-from okada.kernel.errors import NotFound
 from okada.services.identity.application.auth import AuthService
-from okada.services.identity.application.model import User
 from okada.services.identity.application.profiles import ProfileService
 from okada.services.identity.entrypoints.schemas import (
     LogoutRequest,
     OtpRequest,
     OtpRequested,
     OtpVerify,
-    PhoneRead,
+    PasswordLogin,
     RefreshRequest,
     SessionPage,
     SessionRead,
     TokenResponse,
-    UserRead,
 )
 
 
@@ -33,23 +29,6 @@ def client_ip(request: Request) -> str:
     if forwarded:
         return forwarded.split(",")[0].strip()
     return request.client.host if request.client else "unknown"
-
-
-def user_read(user: User) -> UserRead:
-    """Public view of a user."""
-    return UserRead(
-        id=user.id,
-        name=user.name,
-        language=user.language,
-        roles=sorted(user.roles),
-        store_ids=sorted(user.store_ids),
-        phones=[
-            PhoneRead(e164=p.e164, operator=p.operator, verified=p.verified, primary=p.is_primary)
-            for p in user.phones
-        ],
-        created_at=user.created_at,
-        version=user.version,
-    )
 
 
 def make_router(auth: AuthService, profiles: ProfileService) -> APIRouter:
@@ -89,6 +68,22 @@ def make_router(auth: AuthService, profiles: ProfileService) -> APIRouter:
         return TokenResponse(**pair.__dict__)
 
     @router.post(
+        "/v1/auth/password/login",
+        response_model=TokenResponse,
+        responses=problem_responses(400, 401, 403, 422, 429, 503),
+    )
+    async def password_login(body: PasswordLogin) -> TokenResponse:
+        """Staff login with password; operations and admin also give a TOTP code.
+
+        Wrong password, unknown number and a missing, wrong or already used TOTP code all
+        answer the same 401. Ten attempts per number within 15 minutes, then 429.
+        """
+        pair = await auth.password_login(
+            raw_phone=body.phone, password=body.password, totp=body.totp, device_id=body.device_id
+        )
+        return TokenResponse(**pair.__dict__)
+
+    @router.post(
         "/v1/auth/token/refresh",
         response_model=TokenResponse,
         responses=problem_responses(400, 401, 422),
@@ -114,19 +109,6 @@ def make_router(auth: AuthService, profiles: ProfileService) -> APIRouter:
     async def jwks() -> dict[str, Any]:
         """Public keys that verify Okada access tokens."""
         return profiles.jwks()
-
-    @router.get("/v1/users/me", response_model=UserRead, responses=problem_responses(401, 404))
-    async def get_me(principal: CurrentPrincipal, request: Request, response: Response) -> Any:
-        """The caller's profile; send its ETag in If-Match to edit it."""
-        user = await profiles.get(principal.user_id)
-        if user is None:
-            raise NotFound()
-        etag = version_etag(user.id, user.version)
-        cached = not_modified(request, etag)
-        if cached is not None:
-            return cached
-        response.headers["ETag"] = etag
-        return user_read(user)
 
     @router.get(
         "/v1/users/me/sessions", response_model=SessionPage, responses=problem_responses(401)
