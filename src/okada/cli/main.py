@@ -134,8 +134,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
         settings = PlatformSettings()
         # Events the seed publishes stay in each service's outbox; the service's own relay
         # sends them when it runs.
-        host = ServiceHost(build_context(settings, bus=InProcessBus(), cache=MemoryCache()),
-                           names)
+        host = ServiceHost(build_context(settings, bus=InProcessBus(), cache=MemoryCache()), names)
         await host.build()
         await host.migrate()
         try:

@@ -45,6 +45,9 @@ class Route:
             :data:`EXEMPT`); :data:`API` limits reads and writes separately by method.
         cacheable: Anonymous GETs may be answered from the gateway's response cache.
         timeout: Seconds allowed to the upstream; None uses the upstream's default.
+        pattern: When set, the route owns only paths under ``prefix`` that match it; such
+            routes win over plain prefixes (a service that owns part of another's subtree,
+            like inventory's ``/v1/merchant/stores/{id}/stock``).
     """
 
     prefix: str
@@ -53,6 +56,7 @@ class Route:
     route_class: str = API
     cacheable: bool = False
     timeout: float | None = None
+    pattern: re.Pattern[str] | None = None
 
     def allows_anonymous(self, method: str, path: str) -> bool:
         """Return whether ``method path`` may be called without a token."""
@@ -102,16 +106,29 @@ ROUTES: tuple[Route, ...] = (
         _anon(("POST", r"/v1/payments/callbacks/.+"), ("PUT", r"/v1/payments/callbacks/.+")),
         route_class=CALLBACK,
     ),
+    Route("/v1/merchant/", "catalog"),
+    Route(
+        "/v1/merchant/stores/",
+        "inventory",
+        pattern=re.compile(r"/v1/merchant/stores/[^/]+/stock(/.*)?"),
+    ),
+    Route("/v1/inventory/", "inventory"),
     Route("/v1/app/", LOCAL_SERVICE, _anon(("GET", r"/v1/app/home"))),
     Route("/_sim/", "simulators", _anon(("*", r"/_sim/.*")), route_class=EXEMPT),
 )
 
 
 def match_route(path: str) -> Route | None:
-    """Return the route owning ``path`` (longest prefix wins)."""
+    """Return the route owning ``path``: a matching pattern route, else the longest prefix."""
     best: Route | None = None
     for route in ROUTES:
         owns = path.startswith(route.prefix) or path == route.prefix.rstrip("/")
-        if owns and (best is None or len(route.prefix) > len(best.prefix)):
+        if not owns:
+            continue
+        if route.pattern is not None:
+            if route.pattern.fullmatch(path):
+                return route
+            continue
+        if best is None or len(route.prefix) > len(best.prefix):
             best = route
     return best

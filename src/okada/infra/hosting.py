@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 
 import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
 from fastapi import FastAPI
+from httpx_aiohttp import AiohttpTransport
 from sqlalchemy import MetaData, Table, insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 

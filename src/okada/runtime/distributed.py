@@ -63,7 +63,6 @@ def create_gateway_process_app(settings: PlatformSettings | None = None) -> Fast
     """The gateway process: routes to service processes over pooled HTTP connections."""
     settings = settings or PlatformSettings.for_service("gateway")
     configure_logging(level=settings.log_level, json=settings.log_json, service="gateway")
-    from okada.infra.cache.redis import RedisCache
     from okada.infra.ratelimit import RedisRateLimiter
 
     bus, cache = _bus_and_cache(settings)

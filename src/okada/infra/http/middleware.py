@@ -50,6 +50,8 @@ class EdgeMiddleware:
         self.service = service
         self.max_body_bytes = max_body_bytes
         self.access_log = access_log
+        self._counters: dict[tuple[str, int], Any] = {}
+        self._histograms: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,11 +65,10 @@ class EdgeMiddleware:
         trace_token = traceparent_var.set(traceparent)
         started = time.perf_counter()
         status_holder = [500]
-        language = negotiate(headers.get(b"accept-language", b"").decode("latin-1") or None)
 
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await _too_large(send, language, self.max_body_bytes, request_id)
+            await _too_large(send, _language(headers), self.max_body_bytes, request_id)
             status_holder[0] = 413
             self._finish(scope, started, status_holder[0], request_id, id_token, trace_token)
             return
@@ -104,7 +105,7 @@ class EdgeMiddleware:
             await self.app(scope, limited_receive, send_wrapper)
         except BodyTooLarge:
             if not response_started:
-                await _too_large(send, language, self.max_body_bytes, request_id)
+                await _too_large(send, _language(headers), self.max_body_bytes, request_id)
             status_holder[0] = 413
         finally:
             self._finish(scope, started, status_holder[0], request_id, id_token, trace_token)
@@ -121,8 +122,14 @@ class EdgeMiddleware:
         elapsed = time.perf_counter() - started
         route = scope.get("route")
         template = getattr(route, "path", None) or "unmatched"
-        metrics.HTTP_REQUESTS.labels(self.service, template, str(status)).inc()
-        metrics.HTTP_DURATION.labels(self.service, template).observe(elapsed)
+        counter = self._counters.get((template, status))
+        if counter is None:  # labels() costs a lock and a dict build: resolve each series once
+            counter = self._counters[(template, status)] = metrics.HTTP_REQUESTS.labels(
+                self.service, template, str(status)
+            )
+            self._histograms[template] = metrics.HTTP_DURATION.labels(self.service, template)
+        counter.inc()
+        self._histograms[template].observe(elapsed)
         if self.access_log:
             log.info(
                 "http.access",
@@ -134,6 +141,10 @@ class EdgeMiddleware:
             )
         request_id_var.reset(id_token)
         traceparent_var.reset(trace_token)
+
+
+def _language(headers: dict[bytes, bytes]) -> str:
+    return negotiate(headers.get(b"accept-language", b"").decode("latin-1") or None)
 
 
 async def _too_large(send: Send, language: str, limit: int, request_id: str) -> None:
