@@ -8,6 +8,7 @@ from okada.infra.hosting import ServiceSpec
 
 SERVICES: dict[str, str] = {
     "identity": "okada.services.identity",
+    "inventory": "okada.services.inventory",
 }
 
 

@@ -48,7 +48,7 @@ class ReservationState(ContractModel):
     order_id: uuid.UUID
     store_id: uuid.UUID
     lines: list[ReservationLine]
-    status: str  # "held", "confirmed", "released", "expired"
+    status: str  # "held", "confirmed", "released", "expired"; "rejected" in StockShortage
     expires_at: dt.datetime
 
 
@@ -59,7 +59,12 @@ class StockReserved(IntegrationEvent, schema="inventory.v1.StockReserved"):
 
 
 class StockShortage(IntegrationEvent, schema="inventory.v1.StockShortage"):
-    """A basket could not be reserved; nothing was reserved."""
+    """A basket could not be reserved; nothing was reserved.
+
+    ``state.status`` is ``"rejected"`` and ``version`` is 0 (no reservation was stored, so a
+    later successful hold of the same order is version 1); ``missing`` holds the short lines
+    with the quantities asked for.
+    """
 
     state: ReservationState
     missing: list[ReservationLine]

@@ -1,0 +1,1 @@
+"""Inventory adapters: tables, repositories, unit of work and the seed file reader."""

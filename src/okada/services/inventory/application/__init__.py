@@ -1,0 +1,1 @@
+"""Inventory use cases: reservations, stock levels and adjustments, catalog events, expiry."""

@@ -1,0 +1,1 @@
+"""Inventory domain: stock items and basket reservations, pure Python."""

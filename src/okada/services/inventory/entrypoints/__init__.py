@@ -1,0 +1,1 @@
+"""Inventory entrypoints: the HTTP API and the expiry sweeper loop."""
