@@ -8,6 +8,7 @@ from okada.infra.hosting import ServiceSpec
 
 SERVICES: dict[str, str] = {
     "identity": "okada.services.identity",
+    "catalog": "okada.services.catalog",
     "inventory": "okada.services.inventory",
 }
 

@@ -111,9 +111,10 @@ class InProcessBus:
         while True:
             attempt += 1
             try:
-                await asyncio.wait_for(
-                    consumer.handler(decode(body)), timeout=self.policy.handler_timeout
-                )
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the
+                # cancellation of a stopping host, which then hangs on shutdown.
+                async with asyncio.timeout(self.policy.handler_timeout):
+                    await consumer.handler(decode(body))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -515,9 +515,9 @@ class RabbitMqBus:
 
         attempt = _failures_before(message) + 1
         try:
-            await asyncio.wait_for(
-                subscription.handler(envelope), timeout=self.policy.handler_timeout
-            )
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
+            async with asyncio.timeout(self.policy.handler_timeout):
+                await subscription.handler(envelope)
         except asyncio.CancelledError:
             raise  # unacked: the broker requeues it when the channel closes
         except Exception as exc:

@@ -164,25 +164,29 @@ class StockService:
     async def seed(self, rows: Sequence[SeedRow]) -> int:
         """Load the demo stock if there is none yet; return the items written.
 
-        Business rule: seeding only ever fills an empty table, so restarting a demo never
-        overwrites the stock people changed.
+        Business rules: seeding only ever fills an empty table, so restarting a demo never
+        overwrites the stock people changed. Items seeded empty are announced
+        (``StockLevelChanged``) so the catalog marks them out of stock; the catalog assumes
+        in stock for items it has heard nothing about, so the others need no event.
         """
         async with self._uow() as uow:
             if await uow.stock.count() > 0:
                 return 0
             unique = {(r.store_id, r.product_id): r for r in rows}
-            await uow.stock.add_many(
-                [
-                    StockItem(
-                        store_id=r.store_id,
-                        product_id=r.product_id,
-                        on_hand=r.on_hand,
-                        reserved=0,
-                        low_stock_threshold=r.low_stock_threshold,
-                    )
-                    for r in unique.values()
-                ]
-            )
+            items = [
+                StockItem(
+                    store_id=r.store_id,
+                    product_id=r.product_id,
+                    on_hand=r.on_hand,
+                    reserved=0,
+                    low_stock_threshold=r.low_stock_threshold,
+                )
+                for r in unique.values()
+            ]
+            await uow.stock.add_many(items)
+            for item in items:
+                if item.on_hand == 0:
+                    publish_level_change(uow, item, reason="count", before_available=0)
             await uow.commit()
             return len(unique)
 
