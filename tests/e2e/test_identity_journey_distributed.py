@@ -42,6 +42,7 @@ def topology() -> Iterator[dict[str, str]]:
         "OKADA_REDIS_PREFIX": f"okada-e2e-{run}:",
         "OKADA_PORT_OFFSET": str(PORT_OFFSET),
         "OKADA_LOG_LEVEL": "WARNING",
+        "OKADA_SEED_DEMO_DATA": "false",
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "okada.cli.main", "up"], env=env, start_new_session=True,

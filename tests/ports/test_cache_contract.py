@@ -139,11 +139,6 @@ async def test_locks_are_independent_of_data_keys(cache: Cache) -> None:
 
 
 async def test_lock_expires_when_holder_dies(cache: Cache) -> None:
-    if isinstance(cache, MemoryCache):
-        pytest.skip(
-            "MemoryCache locks have no ttl: their holder lives in the same process, so a dead "
-            "holder takes the lock with it; only a distributed lock needs expiry"
-        )
     # Enter the context manager and never leave it: a holder that crashed mid-job.
     abandoned = cache.lock("orphan", ttl=0.3, wait=1)
     await abandoned.__aenter__()

@@ -22,7 +22,7 @@ class MemoryCache:
 
     def __init__(self, *, max_entries: int = 200_000) -> None:
         self._data: dict[str, tuple[bytes, float | None]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, tuple[object, float]] = {}
         self._monotonic = time.monotonic
         self._max_entries = max_entries
         self._writes = 0
@@ -75,16 +75,29 @@ class MemoryCache:
 
     @asynccontextmanager
     async def lock(self, key: str, *, ttl: float, wait: float = 5.0) -> AsyncIterator[None]:
-        """Hold a named lock; raise :class:`Unavailable` if not acquired within ``wait``."""
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        try:
-            await asyncio.wait_for(lock.acquire(), timeout=wait)
-        except TimeoutError as exc:
-            raise Unavailable("lock_timeout") from exc
+        """Hold a named lock for at most ``ttl`` seconds, like the Redis lock.
+
+        A holder that never leaves (a stuck task) loses the lock when ``ttl`` passes, so the
+        contract is the same in both modes. Raises :class:`Unavailable` if not acquired
+        within ``wait`` seconds.
+        """
+        token = object()
+        deadline = self._monotonic() + wait
+        while True:
+            now = self._monotonic()
+            held = self._locks.get(key)
+            if held is None or held[1] <= now:
+                self._locks[key] = (token, now + ttl)
+                break
+            if now >= deadline:
+                raise Unavailable("lock_timeout")
+            await asyncio.sleep(min(0.01, max(0.0, deadline - now)))
         try:
             yield
         finally:
-            lock.release()
+            held = self._locks.get(key)
+            if held is not None and held[0] is token:
+                del self._locks[key]
 
     async def is_healthy(self) -> bool:
         """Always reachable."""
