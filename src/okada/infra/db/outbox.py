@@ -61,6 +61,9 @@ class OutboxRelay:
     async def run(self) -> None:
         """Publish forever; stops when cancelled."""
         while True:
+            # Clear before fetching, not after: a commit that lands while a batch is being
+            # published must still wake the next fetch instead of waiting for the poll.
+            self._wakeup.clear()
             try:
                 published = await self.publish_pending()
             except asyncio.CancelledError:
@@ -71,7 +74,6 @@ class OutboxRelay:
             if published >= self._batch_size:
                 continue
             await self._report_backlog()
-            self._wakeup.clear()
             try:
                 await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
             except TimeoutError:

@@ -7,8 +7,9 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Self, TypeVar
 
-from sqlalchemy import Table, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from okada.contracts.base import IntegrationEvent
@@ -94,25 +95,23 @@ class SqlUnitOfWork:
         with it and the redelivery is applied normally.
         """
         inbox = self._tables["inbox"]
-        already = await self.session.scalar(
-            select(inbox.c.message_id).where(
-                inbox.c.consumer == consumer, inbox.c.message_id == envelope.message_id
+        # One statement instead of select + savepoint + insert: ON CONFLICT DO NOTHING exists
+        # on both dialects, and on PostgreSQL a concurrent claim of the same id waits for the
+        # other transaction and then inserts nothing.
+        dialect = self.session.get_bind().dialect.name
+        insert_into = pg_insert if dialect == "postgresql" else sqlite_insert
+        result = await self.session.execute(
+            insert_into(inbox)
+            .values(
+                consumer=consumer,
+                message_id=envelope.message_id,
+                schema=envelope.schema,
+                processed_at=self.clock.now(),
             )
+            .on_conflict_do_nothing(index_elements=["consumer", "message_id"])
         )
-        if already is not None:
+        if result.rowcount != 1:  # type: ignore[attr-defined]
             return False
-        try:
-            async with self.session.begin_nested():
-                await self.session.execute(
-                    insert(inbox).values(
-                        consumer=consumer,
-                        message_id=envelope.message_id,
-                        schema=envelope.schema,
-                        processed_at=self.clock.now(),
-                    )
-                )
-        except IntegrityError:
-            return False  # a concurrent delivery of the same message won the race
         self.causation_id = str(envelope.message_id)
         return True
 
