@@ -1187,7 +1187,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-duration", type=float, default=5.0)
     parser.add_argument("--load-fraction", type=float, default=0.5)
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--users", type=int, default=64, help="customers (tokens) signed in")
+    parser.add_argument("--users", type=int, default=64,
+                        help="customers (tokens) signed in; keep >= --connections: two "
+                        "connections of one customer racing to create their first place get "
+                        "409 (exactly one default place per customer)")
     parser.add_argument("--port-offset", type=int, default=2000)
     parser.add_argument("--server-cpus", default="",
                         help="taskset CPU list for the server processes (default: not pinned, "
@@ -1203,7 +1206,7 @@ def main(argv: list[str] | None = None) -> None:
     args.workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     if args.quick:
         args.rounds, args.duration, args.warmup, args.calibration = 2, 3.0, 1.5, 2.0
-        args.latency_rounds, args.latency_duration, args.users = 1, 3.0, 32
+        args.latency_rounds, args.latency_duration = 1, 3.0
     # A SIGTERM (timeout, Ctrl-C from a wrapper) must still stop the servers and drop data.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.wait_bench:
