@@ -15,7 +15,7 @@ from okada.infra.bus.rabbitmq import RabbitMqBus
 from okada.infra.cache.memory import MemoryCache
 from okada.infra.settings import Mode, PlatformSettings
 from okada.runtime.host import ServiceHost, build_context
-from okada.simulators.sms import create_simulators_app
+from okada.simulators.app import create_simulators_app
 from tests.support.broker import purge_broker
 from tests.support.databases import POSTGRES_URL, scratch_engine
 from tests.support.services import require_postgres, require_rabbitmq

@@ -50,7 +50,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         _uvicorn(create_gateway_process_app(), host, port)
     elif args.service == "simulators":
-        from okada.simulators.sms import create_simulators_app
+        from okada.simulators.app import create_simulators_app
 
         _uvicorn(create_simulators_app(), host, port)
     else:

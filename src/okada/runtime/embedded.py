@@ -19,7 +19,7 @@ from okada.infra.settings import Mode, PlatformSettings
 from okada.kernel.clock import Clock
 from okada.runtime.host import ServiceHost, build_context
 from okada.runtime.registry import SERVICES
-from okada.simulators.sms import create_simulators_app
+from okada.simulators.app import create_simulators_app
 
 
 def create_embedded_app(

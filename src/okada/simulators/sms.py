@@ -6,7 +6,7 @@ import datetime as dt
 import itertools
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
 
@@ -60,18 +60,3 @@ class SmsGatewaySimulator:
             self.messages.clear()
 
         return router
-
-
-def create_simulators_app() -> FastAPI:
-    """All provider simulators in one ASGI app, under ``/_sim``."""
-    app = FastAPI(title="Okada provider simulators", docs_url=None, redoc_url=None)
-    sms = SmsGatewaySimulator()
-    app.state.sms = sms
-    app.include_router(sms.router())
-
-    @app.get("/healthz", include_in_schema=False)
-    @app.get("/readyz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok", "service": "simulators"}
-
-    return app
