@@ -20,6 +20,7 @@ from okada.infra.db.engine import create_engine
 from okada.infra.db.outbox import OutboxRelay
 from okada.infra.db.platform_tables import add_platform_tables
 from okada.infra.db.uow import SqlUnitOfWork
+from okada.infra.http.auth import PrincipalResolver
 from okada.infra.security.internal import PRINCIPAL_HEADER, PrincipalCodec
 from okada.infra.security.tokens import AccessTokenVerifier
 from okada.infra.settings import Mode, PlatformSettings
@@ -145,6 +146,10 @@ class HostContext:
             user_id=uuid.uuid5(SERVICE_NAMESPACE, service), roles=frozenset({Role.SERVICE})
         )
         return {PRINCIPAL_HEADER: self.codec.encode(principal, ttl=300)}
+
+    def principal_resolver(self) -> PrincipalResolver:
+        """The request authenticator every service app uses (signed header or bearer token)."""
+        return PrincipalResolver(self.codec, self.token_verifier, cache=self.cache)
 
     def engine(self, service: str) -> AsyncEngine:
         """Return (creating once) the engine of ``service``'s own database."""

@@ -10,6 +10,7 @@ from okada.infra.security.internal import PRINCIPAL_HEADER, PrincipalCodec
 from okada.infra.security.tokens import AccessTokenVerifier
 from okada.kernel.authz import Principal
 from okada.kernel.errors import Unauthenticated
+from okada.kernel.ports import Cache
 
 
 class PrincipalResolver:
@@ -20,9 +21,16 @@ class PrincipalResolver:
     request that reaches a service directly gets the same answer as through the gateway.
     """
 
-    def __init__(self, codec: PrincipalCodec, verifier: AccessTokenVerifier | None) -> None:
+    def __init__(
+        self,
+        codec: PrincipalCodec,
+        verifier: AccessTokenVerifier | None,
+        *,
+        cache: Cache | None = None,
+    ) -> None:
         self.codec = codec
         self.verifier = verifier
+        self.cache = cache
 
     async def resolve(self, request: Request) -> Principal | None:
         """Return the principal, None when anonymous; raise on a bad bearer token."""

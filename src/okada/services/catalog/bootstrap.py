@@ -9,7 +9,6 @@ import orjson
 from okada.infra.db.uow import idempotent_consumer
 from okada.infra.hosting import HostContext, ServiceRuntime, Subscription, service_store
 from okada.infra.http.app import create_service_app
-from okada.infra.http.auth import PrincipalResolver
 from okada.infra.http.idempotency import IdempotencyOptions
 from okada.infra.i18n import register_catalog_dir
 from okada.services.catalog.adapters.orm import metadata
@@ -55,7 +54,7 @@ async def build(ctx: HostContext) -> ServiceRuntime:
     app = create_service_app(
         service=NAME,
         routers=[make_router(queries), make_merchant_router(admin, importer, queries)],
-        resolver=PrincipalResolver(ctx.codec, ctx.token_verifier),
+        resolver=ctx.principal_resolver(),
         readiness=store.readiness(ctx),
         max_body_bytes=settings.max_body_bytes,
         description="Stores, categories, products and XAF prices; merchant management.",

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from okada.infra.hosting import HostContext, ServiceRuntime, service_store
 from okada.infra.http.app import create_service_app
-from okada.infra.http.auth import PrincipalResolver
 from okada.infra.http.idempotency import IdempotencyOptions
 from okada.infra.i18n import register_catalog_dir
 from okada.services.identity.adapters.orm import metadata
@@ -101,7 +100,7 @@ async def build(ctx: HostContext) -> ServiceRuntime:
     app = create_service_app(
         service=NAME,
         routers=[make_router(auth, profiles)],
-        resolver=PrincipalResolver(ctx.codec, ctx.token_verifier),
+        resolver=ctx.principal_resolver(),
         readiness=store.readiness(ctx),
         max_body_bytes=settings.max_body_bytes,
         description="Phone-first login, tokens, profiles and saved places.",

@@ -10,7 +10,6 @@ from okada.contracts.base import IntegrationEvent
 from okada.infra.db.uow import idempotent_consumer
 from okada.infra.hosting import HostContext, ServiceRuntime, Subscription, service_store
 from okada.infra.http.app import create_service_app
-from okada.infra.http.auth import PrincipalResolver
 from okada.infra.http.idempotency import IdempotencyOptions
 from okada.infra.i18n import register_catalog_dir
 from okada.services.inventory.adapters.orm import metadata
@@ -51,7 +50,7 @@ async def build(ctx: HostContext) -> ServiceRuntime:
     app = create_service_app(
         service=NAME,
         routers=[make_router(reservations, stock)],
-        resolver=PrincipalResolver(ctx.codec, ctx.token_verifier),
+        resolver=ctx.principal_resolver(),
         readiness=store.readiness(ctx),
         max_body_bytes=settings.max_body_bytes,
         description="Stock per dark store, basket reservations and merchant adjustments.",
