@@ -44,11 +44,17 @@ def _start_relay(url: str, exchange: str) -> subprocess.Popen[bytes]:
     )
 
 
-def _cut_broker_connections() -> int:
-    """Close every client connection at the broker (the relay's and the consumer's)."""
-    listed = subprocess.run(["rabbitmqctl", "-q", "list_connections", "pid"],
+def _cut_broker_connections(exchange: str) -> int:
+    """Close this test's client connections at the broker (the relay's and the consumer's).
+
+    Only connections named after this run's exchange (``okada:<exchange>``, set by
+    RabbitMqBus) are cut, so other suites and processes sharing the broker are left alone.
+    """
+    listed = subprocess.run(["rabbitmqctl", "-q", "list_connections", "pid", "client_properties"],
                             capture_output=True, text=True, timeout=60)
-    pids = [line.strip() for line in listed.stdout.splitlines() if line.strip().startswith("<")]
+    name = f"okada:{exchange}"
+    pids = [line.split("\t", 1)[0].strip() for line in listed.stdout.splitlines()
+            if line.strip().startswith("<") and name in line]
     for pid in pids:
         subprocess.run(["rabbitmqctl", "close_connection", pid, "fault test"],
                        capture_output=True, timeout=60)
@@ -101,7 +107,7 @@ async def test_thousand_events_survive_relay_kills_and_a_broker_cut(tmp_path: Pa
                     kills += 1
                     relay = _start_relay(url, exchange)
                 if batch_start == 450:
-                    cuts = await asyncio.to_thread(_cut_broker_connections)
+                    cuts = await asyncio.to_thread(_cut_broker_connections, exchange)
                 await asyncio.sleep(0.02)
             deadline = time.monotonic() + 180
             applied = 0
