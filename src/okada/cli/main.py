@@ -60,9 +60,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _wait_until_ready(names: Sequence[str], host: str, offset: int, timeout: float) -> list[str]:
+    """Poll each process's ``/readyz`` until it answers 200; return the names still not ready."""
+    import httpx
+
+    pending = list(names)
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for name in list(pending):
+            path = "/healthz" if name in ("simulators", "gateway") else "/readyz"
+            try:
+                answer = httpx.get(f"http://{host}:{default_port(name) + offset}{path}", timeout=2)
+            except httpx.HTTPError:
+                continue
+            if answer.status_code == 200:
+                pending.remove(name)
+        if pending:
+            time.sleep(0.5)
+    return pending
+
+
 def cmd_up(args: argparse.Namespace) -> int:
-    """Start every service, the simulators and the gateway as separate OS processes."""
-    env = {**os.environ, "OKADA_MODE": "distributed"}
+    """Start every service, the simulators and the gateway as separate OS processes.
+
+    Business rule: read models are fed by events, and a queue receives only what is published
+    after it was declared. So the processes start without demo data, and the demo data is
+    loaded once every service is ready (its queues bound): the seed's events then sit in each
+    producer's outbox and reach every consumer.
+    """
+    settings = PlatformSettings()
+    env = {**os.environ, "OKADA_MODE": "distributed", "OKADA_SEED_DEMO_DATA": "false"}
     names = ["simulators", *SERVICES, "gateway"]
     procs: list[subprocess.Popen[bytes]] = []
     for name in names:
@@ -74,6 +101,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         )
         if name == "simulators":
             time.sleep(0.5)
+    if settings.seed_demo_data and not args.no_seed:
+        late = _wait_until_ready(list(SERVICES), args.host, settings.port_offset, 300)
+        if late:
+            print(f"not ready, demo data not loaded: {', '.join(late)}", file=sys.stderr)
+        else:
+            os.environ["OKADA_MODE"] = "distributed"  # the seed writes the processes' databases
+            cmd_seed(argparse.Namespace(services=[]))
     stopping = False
 
     def stop(*_: object) -> None:
@@ -163,6 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.set_defaults(func=cmd_serve)
     up = sub.add_parser("up", help="run the distributed topology as local processes")
     up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--no-seed", action="store_true", help="do not load the demo data")
     up.set_defaults(func=cmd_up)
     migrate = sub.add_parser("migrate", help="upgrade service databases")
     migrate.add_argument("services", nargs="*")
