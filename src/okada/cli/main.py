@@ -181,6 +181,34 @@ def cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_projections(args: argparse.Namespace) -> int:
+    """Rebuild a service's read models from its event store (truncate, then replay)."""
+    from okada.infra.bus.inprocess import InProcessBus
+    from okada.infra.cache.memory import MemoryCache
+    from okada.runtime.host import ServiceHost, build_context
+
+    async def run() -> int:
+        settings = PlatformSettings()
+        host = ServiceHost(
+            build_context(settings, bus=InProcessBus(), cache=MemoryCache()), [args.service]
+        )
+        await host.build()
+        await host.migrate()
+        try:
+            state = host.runtimes[args.service].app.state
+            rebuild = getattr(state, "rebuild_projections", None)
+            if rebuild is None:
+                print(f"{args.service} has no projections to rebuild", file=sys.stderr)
+                return 1
+            applied = int(await rebuild())
+            print(f"{args.service}: projections rebuilt from {applied} events", file=sys.stderr)
+            return 0
+        finally:
+            await host.stop()
+
+    return asyncio.run(run())
+
+
 def cmd_check_arch(_args: argparse.Namespace) -> int:
     """Run import-linter on the architecture contracts."""
     return subprocess.call(["lint-imports"])  # noqa: S607 - installed in the venv
@@ -205,6 +233,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     seed = sub.add_parser("seed", help="load the demo catalog and stock where empty")
     seed.add_argument("services", nargs="*")
     seed.set_defaults(func=cmd_seed)
+    projections = sub.add_parser("projections", help="manage event-sourced read models")
+    projections_sub = projections.add_subparsers(dest="action", required=True)
+    rebuild = projections_sub.add_parser("rebuild", help="rebuild a service's read models")
+    rebuild.add_argument("service", choices=sorted(SERVICES))
+    rebuild.set_defaults(func=cmd_projections)
     arch = sub.add_parser("check-arch", help="check import boundaries")
     arch.set_defaults(func=cmd_check_arch)
     args = parser.parse_args(argv)

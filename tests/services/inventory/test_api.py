@@ -87,7 +87,7 @@ async def platform(tmp_path: Path) -> AsyncIterator[FastAPI]:
     settings = PlatformSettings(mode=Mode.EMBEDDED, data_dir=tmp_path, log_json=True)
     app = create_embedded_app(settings, services=["inventory"], policy=FAST_TEST_POLICY,
                               configure_logs=False)
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=120, shutdown_timeout=60):
         yield app
 
 
