@@ -24,7 +24,7 @@ async def platform(tmp_path: Path) -> AsyncIterator[FastAPI]:
         mode=Mode.EMBEDDED, data_dir=tmp_path, log_json=True, seed_demo_data=False
     )
     app = create_embedded_app(settings, policy=FAST_TEST_POLICY, configure_logs=False)
-    async with LifespanManager(app) as manager:
+    async with LifespanManager(app, startup_timeout=120, shutdown_timeout=60) as manager:
         app.state.asgi = manager.app  # the app with lifespan state attached, for clients
         yield app
 

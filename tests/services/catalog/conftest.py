@@ -147,7 +147,7 @@ async def running_catalog(data_dir: Path, clock: Clock | None = None) -> AsyncIt
         policy=FAST_TEST_POLICY,
         configure_logs=False,
     )
-    async with LifespanManager(app) as manager:
+    async with LifespanManager(app, startup_timeout=120, shutdown_timeout=60) as manager:
         transport = httpx.ASGITransport(app=manager.app, client=("203.0.113.9", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://okada.test") as client:
             catalog = Catalog(app, client)

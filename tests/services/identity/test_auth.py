@@ -6,6 +6,7 @@ import asyncio
 import base64
 import datetime as dt
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -128,10 +129,42 @@ async def test_per_phone_cap_holds_under_100_concurrent_requests(
     assert int(limited.headers["retry-after"]) > 0
 
 
+async def test_login_code_goes_through_notifications_with_provider_failover(
+    platform: FastAPI, client: httpx.AsyncClient
+) -> None:
+    # The primary SMS gateway is down: notifications fails over to the backup provider.
+    await client.post("/_sim/sms/_control/mode", json={"mode": "down"})
+    r = await client.post("/v1/auth/otp/request", json={"phone": "699000018"})
+    assert r.status_code == 202
+    backup = await client.get("/_sim/sms-backup/messages", params={"to": "+237699000018"})
+    assert len(backup.json()) == 1
+    assert re.search(r"\b\d{6}\b", backup.json()[0]["text"])
+    import sqlalchemy as sa
+
+    async with platform.state.host.ctx.engine("notifications").connect() as conn:
+        rows = (await conn.execute(sa.text(
+            "SELECT channel, status, provider, sms_text FROM messages WHERE kind = 'otp'"
+        ))).all()
+    assert [(row[0], row[1], row[2]) for row in rows] == [("sms", "sent", "sim-sms-backup")]
+    assert not re.search(r"\d{6}", rows[0][3] or "")  # the code is never stored
+
+
+async def test_login_code_goes_straight_to_the_gateway_when_notifications_is_away(
+    platform: FastAPI, client: httpx.AsyncClient
+) -> None:
+    platform.state.host.ctx.directory._apps.pop("notifications")
+    r = await client.post("/v1/auth/otp/request", json={"phone": "699000019"})
+    assert r.status_code == 202
+    sent = await client.get("/_sim/sms/messages", params={"to": "+237699000019"})
+    assert len(sent.json()) == 1
+
+
 async def test_sms_provider_down_gives_503_and_creates_nothing(
     platform: FastAPI, client: httpx.AsyncClient
 ) -> None:
+    # Both providers behind notifications, and the gateway identity falls back to, are down.
     await client.post("/_sim/sms/_control/mode", json={"mode": "down"})
+    await client.post("/_sim/sms-backup/_control/mode", json={"mode": "down"})
     r = await client.post(
         "/v1/auth/otp/request", json={"phone": "699000008"}, headers={"accept-language": "en"}
     )

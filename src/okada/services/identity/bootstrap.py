@@ -12,7 +12,7 @@ from okada.services.identity.adapters.orm import metadata
 from okada.services.identity.adapters.passwords import Argon2PasswordHasher
 from okada.services.identity.adapters.repositories import IdentityUoW
 from okada.services.identity.adapters.signing import KeyRing
-from okada.services.identity.adapters.sms import HttpSmsSender
+from okada.services.identity.adapters.sms import FallbackSmsSender, HttpSmsSender
 from okada.services.identity.adapters.totp import PyotpAuthenticator
 from okada.services.identity.application.accounts import AccountService
 from okada.services.identity.application.admin import AdminService, BootstrapAdmin
@@ -38,11 +38,23 @@ async def build(ctx: HostContext) -> ServiceRuntime:
         return IdentityUoW(**uow_kwargs)
 
     keys = KeyRing(store.engine, secret=settings.internal_secret, clock=ctx.clock)
-    sms = HttpSmsSender(
+    gateway_sms = HttpSmsSender(
         ctx.directory.client(settings.sms_provider),
         path=settings.sms_path,
         sender_id=settings.sms_sender_id,
     )
+    sms: HttpSmsSender | FallbackSmsSender = gateway_sms
+    if settings.otp_via_notifications:
+        sms = FallbackSmsSender(
+            HttpSmsSender(
+                ctx.directory.client("notifications"),
+                path="/internal/v1/notifications/sms",
+                sender_id=settings.sms_sender_id,
+                headers=lambda: ctx.service_principal_header(NAME),
+                timeout=settings.otp_via_notifications_timeout_seconds,
+            ),
+            gateway_sms,
+        )
     rules = AuthRules(
         access_ttl=settings.access_token_ttl_seconds,
         refresh_idle_days=settings.refresh_idle_days,

@@ -29,6 +29,10 @@ class IdentitySettings(PlatformSettings):
     otp_per_prefix_per_day: int = 200
     otp_first_cooldown_seconds: int = 60
     allowed_phone_regions: list[str] = ["CM"]
+    # Login codes go through the notifications service (provider failover, receipts); the
+    # SMS gateway below is used directly when notifications cannot take them.
+    otp_via_notifications: bool = True
+    otp_via_notifications_timeout_seconds: float = 4.0
     sms_provider: str = "simulators"
     sms_path: str = "/_sim/sms/send"
     sms_sender_id: str = "OKADA"
