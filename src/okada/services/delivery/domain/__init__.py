@@ -1,0 +1,1 @@
+"""Delivery domain layer."""
