@@ -1,0 +1,1 @@
+"""Integration events of the sync service."""

@@ -1,0 +1,1 @@
+"""Database, disk and HTTP adapters of the sync service."""

@@ -1,0 +1,1 @@
+"""Sync use cases: pull, push, REST edits, read models from events, uploads."""

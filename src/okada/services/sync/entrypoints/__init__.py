@@ -1,0 +1,1 @@
+"""HTTP routes and background loops of the sync service."""
