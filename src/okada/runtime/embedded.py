@@ -45,6 +45,13 @@ def create_embedded_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         await host.build()
         await host.migrate()
+        if "payments" in names:
+            # The provider simulators call back the way the real providers would, but the
+            # callback URL (public_base_url) has no listening socket when the platform runs
+            # in tests without a server: deliver callbacks to the payments app in process.
+            callbacks = ctx.directory.client("payments")
+            simulators.state.mtn_momo.callback_client = callbacks
+            simulators.state.orange_money.callback_client = callbacks
         if seed and settings.seed_demo_data:
             await host.seed()  # the first start of embedded mode has a catalog to browse
         # catalog and inventory events invalidate the gateway's cached public pages

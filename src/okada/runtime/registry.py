@@ -10,6 +10,11 @@ SERVICES: dict[str, str] = {
     "identity": "okada.services.identity",
     "catalog": "okada.services.catalog",
     "inventory": "okada.services.inventory",
+    "payments": "okada.services.payments",
+    "sync": "okada.services.sync",
+    "orders": "okada.services.orders",
+    "notifications": "okada.services.notifications",
+    "delivery": "okada.services.delivery",
 }
 
 

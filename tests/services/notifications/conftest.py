@@ -208,7 +208,7 @@ async def start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: FrozenCl
                                 seed_demo_data=False)
     app = create_embedded_app(settings, services=["notifications"], clock=clock,
                               policy=FAST_TEST_POLICY, configure_logs=False)
-    return app, LifespanManager(app)
+    return app, LifespanManager(app, startup_timeout=120, shutdown_timeout=60)
 
 
 @pytest.fixture
