@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from tests.support.databases import scratch_engine
 
 import okada.services.delivery as delivery_package
 from okada.contracts.base import IntegrationEvent
@@ -46,6 +45,7 @@ from okada.services.delivery.bootstrap import assemble
 from okada.services.delivery.domain.delivery import Delivery
 from okada.services.delivery.entrypoints.api import Services
 from okada.services.delivery.settings import DeliverySettings
+from tests.support.databases import scratch_engine
 
 PLATFORM_TABLES = {name: metadata.tables[name] for name in
                    ("outbox", "inbox", "idempotency_keys", "dead_letters")}

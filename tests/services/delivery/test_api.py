@@ -17,7 +17,6 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from tests.services.delivery.conftest import AKWA, BONAMOUSSADI, NOON, order_state
 
 from okada.contracts.base import IntegrationEvent
 from okada.contracts.catalog.v1 import StoreState, StoreUpdated
@@ -31,6 +30,7 @@ from okada.kernel.authz import Principal, Role
 from okada.kernel.clock import FrozenClock
 from okada.kernel.messages import Envelope
 from okada.runtime.embedded import create_embedded_app
+from tests.services.delivery.conftest import AKWA, BONAMOUSSADI, NOON, order_state
 
 
 class Api:

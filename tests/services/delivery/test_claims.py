@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tests.services.delivery.conftest import AKWA, NOON, Harness, make_settings
 
 from okada.contracts.orders.v1 import OrderCancelled
 from okada.kernel.clock import FrozenClock
@@ -27,6 +26,7 @@ from okada.services.delivery.adapters.geoindex import MemoryGeoIndex
 from okada.services.delivery.adapters.orm import deliveries, offers, riders
 from okada.services.delivery.application.errors import OfferTaken
 from okada.services.delivery.domain.delivery import Delivery
+from tests.services.delivery.conftest import AKWA, NOON, Harness, make_settings
 
 
 def harness(dialect_engine: tuple[str, AsyncEngine], fanout: int) -> Harness:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from tests.services.delivery.conftest import AKWA, Harness
 
 from okada.contracts.orders.v1 import OrderCancelled
 from okada.services.delivery.application.errors import (
@@ -17,6 +16,7 @@ from okada.services.delivery.application.riders import ShiftChange
 from okada.services.delivery.domain.delivery import RiderUpdate, Status
 from okada.services.delivery.domain.errors import InvalidTransition
 from okada.services.delivery.domain.geo import Point
+from tests.services.delivery.conftest import AKWA, Harness
 
 # ~0.0045 degree of latitude is about 500 m
 NEAR = (AKWA[0] + 0.002, AKWA[1])  # ~220 m from the store

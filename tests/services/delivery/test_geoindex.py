@@ -7,11 +7,11 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from tests.support.services import require_redis
 
 from okada.services.delivery.adapters.geoindex import MemoryGeoIndex, RedisGeoIndex
 from okada.services.delivery.application.ports import GeoIndex
 from okada.services.delivery.domain.geo import Point
+from tests.support.services import require_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 AKWA = Point(4.05, 9.70)

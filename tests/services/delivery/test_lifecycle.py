@@ -6,7 +6,6 @@ import datetime as dt
 import uuid
 
 import pytest
-from tests.services.delivery.conftest import AKWA, Harness
 
 from okada.services.delivery.application.errors import DeliveryNotFound
 from okada.services.delivery.domain.delivery import Delivery, RiderUpdate, Status
@@ -19,6 +18,7 @@ from okada.services.delivery.domain.errors import (
     ReasonRequired,
     WrongPin,
 )
+from tests.services.delivery.conftest import AKWA, Harness
 
 NEAR = (AKWA[0] + 0.002, AKWA[1])
 

@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from tests.services.delivery.conftest import AKWA, Harness
 
 from okada.contracts.orders.v1 import OrderAccepted
 from okada.infra.security.internal import PRINCIPAL_HEADER, PrincipalCodec
@@ -18,6 +17,7 @@ from okada.services.delivery.adapters.identity_places import IdentityPlaces
 from okada.services.delivery.application.places import PlaceCorrectionService
 from okada.services.delivery.application.ports import PlaceUpdateFailed
 from okada.services.delivery.domain.delivery import RiderUpdate, Status
+from tests.services.delivery.conftest import AKWA, Harness
 
 
 class FakePlaces:

@@ -6,12 +6,12 @@ import datetime as dt
 import uuid
 
 import pytest
-from tests.services.delivery.conftest import AKWA, BONAMOUSSADI, Harness
 
 from okada.contracts.catalog.v1 import OpeningSlot, StoreState, StoreUpdated
 from okada.services.delivery.application.geocoding import Quote, QuoteRequest
 from okada.services.delivery.domain.errors import PointOutsideCameroon
 from okada.services.delivery.domain.geo import Point
+from tests.services.delivery.conftest import AKWA, BONAMOUSSADI, Harness
 
 NEAR_STORE = (AKWA[0] + 0.003, AKWA[1] + 0.003)  # about 470 m away
 JAPOMA = (4.0365, 9.8196)

@@ -7,7 +7,6 @@ import uuid
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tests.services.delivery.conftest import AKWA, NOON, Harness, make_settings
 
 from okada.contracts.identity.v1 import UserDisabled, UserState
 from okada.kernel.clock import FrozenClock
@@ -18,6 +17,7 @@ from okada.services.delivery.application.riders import ShiftChange
 from okada.services.delivery.domain.delivery import Status
 from okada.services.delivery.domain.errors import PingsRejected
 from okada.services.delivery.domain.geo import Point
+from tests.services.delivery.conftest import AKWA, NOON, Harness, make_settings
 
 
 def pings(start: dt.datetime, count: int, *, step_s: int = 5) -> list[Ping]:

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from tests.support.databases import scratch_engine
 
 import okada.services.inventory as inventory_package
 from okada.infra.db.migrations import upgrade
@@ -22,6 +21,7 @@ from okada.services.inventory.application.reservations import ExpirySweeper, Res
 from okada.services.inventory.application.stock import StockService
 from okada.services.inventory.domain.reservation import ReservationPolicy
 from okada.services.inventory.domain.stock import StockItem
+from tests.support.databases import scratch_engine
 
 PLATFORM_TABLES = {name: metadata.tables[name] for name in
                    ("outbox", "inbox", "idempotency_keys", "dead_letters")}

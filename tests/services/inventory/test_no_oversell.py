@@ -11,11 +11,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tests.services.inventory.conftest import Inventory
 
 from okada.services.inventory.adapters.orm import stock_items
 from okada.services.inventory.application.errors import OutOfStock, TransientConflict
 from okada.services.inventory.application.reservations import ReserveBasket
+from tests.services.inventory.conftest import Inventory
 
 
 async def _reserve_one(inv: Inventory, product_id: uuid.UUID) -> str:

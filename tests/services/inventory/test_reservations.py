@@ -7,7 +7,6 @@ import datetime as dt
 import uuid
 
 import pytest
-from tests.services.inventory.conftest import Inventory
 
 from okada.contracts.catalog.v1 import offer_id
 from okada.services.inventory.application.errors import ProductNotOffered
@@ -21,6 +20,7 @@ from okada.services.inventory.domain.errors import (
     ReservationReleased,
 )
 from okada.services.inventory.domain.reservation import ReservationStatus
+from tests.services.inventory.conftest import Inventory
 
 
 def _basket(inv: Inventory, *lines: tuple[uuid.UUID, int], order_id: uuid.UUID | None = None,

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-from tests.services.inventory.conftest import Inventory
 
 from okada.contracts.base import IntegrationEvent
 from okada.contracts.catalog.v1 import (
@@ -34,6 +33,7 @@ from okada.services.inventory.application.retry import with_retries
 from okada.services.inventory.application.stock import AdjustStock
 from okada.services.inventory.domain.errors import InvalidQuantity, StockBelowReserved
 from okada.services.inventory.domain.stock import AdjustmentKind
+from tests.services.inventory.conftest import Inventory
 
 
 def _adjust(inv: Inventory, product: uuid.UUID, kind: str, quantity: int,

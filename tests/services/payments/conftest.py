@@ -21,8 +21,6 @@ import pytest
 import sqlalchemy as sa
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from tests.support.databases import POSTGRES_URL
-from tests.support.services import require_postgres
 
 from okada.contracts.base import IntegrationEvent
 from okada.contracts.identity.v1 import PhoneState, UserState, UserUpdated
@@ -43,6 +41,8 @@ from okada.services.payments.adapters.orm import journal_entries, journal_lines
 from okada.services.payments.application.payments import PaymentService
 from okada.simulators.mtn_momo import MtnMomoSimulator
 from okada.simulators.orange_money import OrangeMoneySimulator
+from tests.support.databases import POSTGRES_URL
+from tests.support.services import require_postgres
 
 MTN_PENDING = "+237671234567"  # an ordinary number: stays pending until the control answers
 

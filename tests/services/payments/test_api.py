@@ -6,11 +6,11 @@ import uuid
 
 import httpx
 from structlog.testing import capture_logs
-from tests.services.payments.conftest import Harness
 
 from okada.contracts.delivery.v1 import DeliveryCompleted, DeliveryState
 from okada.kernel.authz import Role
 from okada.services.payments.domain.attempts import Provider
+from tests.services.payments.conftest import Harness
 
 
 async def test_method_follows_the_operator_with_clear_errors_in_both_languages(

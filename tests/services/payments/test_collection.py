@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from tests.services.payments.conftest import Harness
-
 from okada.contracts.orders.v1 import OrderPlaced
+from tests.services.payments.conftest import Harness
 
 
 async def test_fifty_duplicate_order_placed_make_one_provider_request(pay_any: Harness) -> None:

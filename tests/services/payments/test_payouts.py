@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from tests.services.payments.conftest import Harness
-
 from okada.kernel.authz import Role
+from tests.services.payments.conftest import Harness
 
 
 async def test_payout_batch_pays_each_payee_once_and_books_the_ledger(pay: Harness) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import random
 import uuid
 
-from tests.services.payments.conftest import Harness
-
 from okada.contracts.orders.v1 import (
     OrderAmended,
     OrderCancelled,
@@ -14,6 +12,7 @@ from okada.contracts.orders.v1 import (
     OrderExpired,
     OrderPlaced,
 )
+from tests.services.payments.conftest import Harness
 
 
 async def captured_order(pay: Harness, amount: int, phone: str) -> OrderPlaced:

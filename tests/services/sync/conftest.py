@@ -16,8 +16,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from tests.services.sync.device import Device, SyncFailed
-from tests.support.databases import scratch_engine
 
 import okada.services.sync as sync_package
 from okada.contracts.base import IntegrationEvent
@@ -33,6 +31,8 @@ from okada.services.sync.application.ports import OwnerDown
 from okada.services.sync.application.projections import CONSUMER, HANDLED, on_event
 from okada.services.sync.application.sync import Caller, SyncPolicy, SyncService, caller_of
 from okada.services.sync.domain.schema import MOBILE_SCHEMA, Registry
+from tests.services.sync.device import Device, SyncFailed
+from tests.support.databases import scratch_engine
 
 PLATFORM_TABLES = {n: metadata.tables[n] for n in
                    ("outbox", "inbox", "idempotency_keys", "dead_letters")}

@@ -17,7 +17,6 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from tests.support.journeys import bearer, sign_in
 
 from okada.contracts.base import IntegrationEvent
 from okada.infra.bus.policy import FAST_TEST_POLICY
@@ -26,6 +25,7 @@ from okada.infra.settings import Mode, PlatformSettings
 from okada.kernel.authz import Principal, Role
 from okada.kernel.messages import Envelope
 from okada.runtime.embedded import create_embedded_app
+from tests.support.journeys import bearer, sign_in
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40
 TUS = {"tus-resumable": "1.0.0"}

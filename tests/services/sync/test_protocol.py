@@ -10,8 +10,6 @@ import datetime as dt
 import uuid
 
 import pytest
-from tests.services.sync.conftest import SyncEnv
-from tests.services.sync.device import SyncFailed
 
 from okada.contracts.catalog.v1 import (
     OfferState,
@@ -35,6 +33,8 @@ from okada.contracts.orders.v1 import (
 from okada.kernel.authz import Role
 from okada.services.sync.domain.errors import BadCursor, MalformedSync, SyncConflict
 from okada.services.sync.domain.schema import Column, ColumnType
+from tests.services.sync.conftest import SyncEnv
+from tests.services.sync.device import SyncFailed
 
 NOW = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)
 

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from tests.services.sync.conftest import SyncEnv
 
 from okada.infra.i18n import register_catalog_dir, translate
 from okada.kernel.authz import Principal, Role
@@ -25,6 +24,7 @@ from okada.services.sync.domain.changes import (
 from okada.services.sync.domain.errors import MalformedSync, UploadError
 from okada.services.sync.domain.schema import MOBILE_SCHEMA, sanitize_value
 from okada.services.sync.domain.uploads import parse_metadata, sniff_type
+from tests.services.sync.conftest import SyncEnv
 
 SYNC_SRC = Path(__file__).resolve().parents[3] / "src" / "okada" / "services" / "sync"
 

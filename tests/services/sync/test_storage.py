@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from tests.services.sync.conftest import SyncEnv
-from tests.support.databases import scratch_engine
 
 from okada.infra.db.migrations import upgrade, version_table
 from okada.services.sync import service
 from okada.services.sync.adapters.orm import metadata
+from tests.services.sync.conftest import SyncEnv
+from tests.support.databases import scratch_engine
 
 
 @pytest.mark.parametrize(

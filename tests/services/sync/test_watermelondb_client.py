@@ -25,7 +25,6 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from tests.support.journeys import sign_in
 
 from okada.contracts.catalog.v1 import (
     OfferState,
@@ -42,6 +41,7 @@ from okada.infra.settings import Mode, PlatformSettings
 from okada.kernel.messages import Envelope
 from okada.runtime.embedded import create_embedded_app
 from okada.services.sync.domain.schema import MOBILE_SCHEMA, App
+from tests.support.journeys import sign_in
 
 CLIENT_DIR = Path(__file__).resolve().parents[2] / "clients" / "watermelondb"
 COMPLAINTS = ("Server wants client to create record", "already exists locally",
