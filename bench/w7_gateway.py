@@ -20,11 +20,11 @@ gateway never answers from its shared response cache) and ``place`` (W5-like wri
 
 Settings that differ from production, all bench-only configuration (nothing in ``src`` is
 changed): the gateway process is ``create_gateway_process_app`` served by the CLI's own uvicorn
-runner, with its ``reads``, ``writes`` and ``otp_ip`` policies raised (a one-principal flood
-is exactly what they exist to stop; the Redis script still runs on every request, same keys,
-same round trip); identity gets ``IDENTITY_OTP_PER_IP_PER_HOUR`` / ``_PER_PREFIX_PER_DAY``
-raised (many sign-ins from 127.0.0.1), ``IDENTITY_MAX_PLACES_PER_USER`` raised and
-``IDENTITY_ACCESS_TOKEN_TTL_SECONDS`` = 1800 (tokens outlive the run). Log level WARNING.
+runner, with its ``reads``, ``writes``, ``money`` and ``otp_*`` policies raised (a
+one-principal flood is exactly what they exist to stop; the Redis script still runs on every
+request, same keys, same round trip); identity gets ``IDENTITY_OTP_PER_IP_PER_HOUR`` /
+``_PER_PREFIX_PER_DAY`` raised (many sign-ins from 127.0.0.1), ``IDENTITY_MAX_PLACES_PER_USER``
+raised and ``IDENTITY_ACCESS_TOKEN_TTL_SECONDS`` = 1800 (tokens outlive the run). Log level WARNING.
 
 The write workload's cost grows with the caller's number of places (each create reads them),
 so the ``places`` table is emptied before every ``place`` run, each connection uses its own
@@ -135,40 +135,16 @@ def serve_gateway() -> None:
     settings = PlatformSettings.for_service("gateway")
     app = create_gateway_process_app(settings)
     policies = app.state.limits.policies
-    for name in ("reads", "writes", "otp_ip", "otp_phone"):
+    for name in ("reads", "writes", "money", "otp_ip", "otp_phone"):
         policies[name] = RateLimitPolicy(name, limit=BIG, period_seconds=1)
     _uvicorn(app, HOST, default_port("gateway") + settings.port_offset)
 
 
 def serve_service(name: str) -> None:
-    """``okada serve <name>``, optionally (``W7_FIXED_POOL=N``) with a fixed-size pool.
-
-    Diagnostic only (``--fixed-pool``): ``create_engine`` builds a pool of 10 plus 10
-    overflow connections, and SQLAlchemy closes an overflow connection as soon as it is
-    returned to a full pool, so fluctuating concurrency opens and closes PostgreSQL backends
-    all the time. With ``N`` the pool holds ``N`` connections and no overflow.
-    """
+    """``okada serve <name>`` (kept for older command lines; ``--fixed-pool N`` now only sets
+    ``OKADA_DB_POOL_SIZE=N``, the production pool being fixed since issue #3's review)."""
     from okada.cli.main import main as okada_main
 
-    size = int(os.environ.get("W7_FIXED_POOL", "0"))
-    if size:
-        import okada.infra.db.engine as engine_module
-        import okada.infra.hosting as hosting_module
-
-        original = engine_module.create_engine
-
-        def fixed(url: str, *, pool_size: int = 10, echo: bool = False) -> Any:
-            engine = original(url, pool_size=pool_size, echo=echo)
-            if engine_module.is_sqlite(url):
-                return engine
-            from sqlalchemy.ext.asyncio import create_async_engine
-
-            return create_async_engine(
-                url, echo=echo, pool_size=size, max_overflow=0, pool_pre_ping=True,
-                pool_recycle=1800, connect_args={"timeout": 10, "command_timeout": 30},
-            )
-
-        hosting_module.create_engine = fixed  # type: ignore[assignment]
     sys.exit(okada_main(["serve", name]))
 
 
@@ -538,7 +514,7 @@ def topology(args: argparse.Namespace, logdir: Path) -> Iterator[Topology]:
     run = uuid.uuid4().hex[:8]
     topo = Topology(run, _env(run, args.port_offset), args.port_offset)
     if args.fixed_pool:
-        topo.env["W7_FIXED_POOL"] = str(args.fixed_pool)
+        topo.env["OKADA_DB_POOL_SIZE"] = str(args.fixed_pool)
     busy = [n for n in SERVICE_PORTS if not _port_free(topo.port(n))]
     if busy:
         raise SystemExit(f"ports in use for {busy} at offset {args.port_offset}: "
@@ -547,8 +523,7 @@ def topology(args: argparse.Namespace, logdir: Path) -> Iterator[Topology]:
     try:
         _start(topo, "simulators", [*pin, PYTHON, "-m", "okada.cli.main", "serve",
                                     "simulators"], logdir)
-        service = ["-m", "bench.w7_gateway", "serve-service"] if args.fixed_pool else \
-            ["-m", "okada.cli.main", "serve"]
+        service = ["-m", "okada.cli.main", "serve"]
         _start(topo, "identity", [*pin, PYTHON, *service, "identity"], logdir)
         _wait_ready(topo, "simulators", "/healthz", 60)
         _wait_ready(topo, "identity", "/readyz", 120)
@@ -975,13 +950,13 @@ def render(data: dict[str, Any]) -> str:
         f"{s['latency_duration_s']} s per path at {s['load_fraction']:.0%} of the slower path's "
         "median maximum for the workload (the same arrival rate for both paths, each at or "
         "below that fraction of its own maximum).",
-        "- Bench-only settings: the gateway's `reads`/`writes`/`otp_*` GCRA limits raised "
+        "- Bench-only settings: the gateway's `reads`/`writes`/`money`/`otp_*` GCRA limits raised "
         "(the Redis script still runs on every request), identity's OTP caps and "
         "max places raised, access tokens valid 30 min, log level WARNING. Nothing in `src` "
         "is changed.",
-        *([f"- **Diagnostic run**: services started with a fixed pool of "
-           f"{s['fixed_pool']} connections and no overflow (`--fixed-pool`), not the "
-           "production pool (10 + 10 overflow)."] if s.get("fixed_pool") else []),
+        *([f"- **Pool size**: services started with a fixed pool of "
+           f"{s['fixed_pool']} connections (`--fixed-pool`, `OKADA_DB_POOL_SIZE`), not the "
+           "default of 10."] if s.get("fixed_pool") else []),
         "- The `place` table is emptied before every `place` run and the outbox relay is "
         "allowed to drain after it, so every write run starts from the same state.",
         "- The box is shared: 'others %' is the CPU every process not listed used during the "
@@ -1075,8 +1050,9 @@ def render(data: dict[str, Any]) -> str:
         "Redis, RabbitMQ and PostgreSQL figures are the whole servers (other engineers' "
         "clients included; 'others %' shows how busy the rest of the box was); PostgreSQL "
         "also counts backends that exited during the window (through the postmaster's "
-        "children times): the services' pools (10 + 10 overflow) open and close overflow "
-        "connections when the load fluctuates, and each new backend costs CPU. The 'live "
+        "children times): the services' pools are fixed (10 connections, no overflow, "
+        "`create_engine`), so new backends should only appear at start; each one costs CPU. "
+        "The 'live "
         "backends' column only sees backends of this run's databases alive at the window's "
         "end. Open-loop CPU per request is at the open-loop arrival rate (less batching per "
         "event-loop turn than at saturation, so usually higher).",
@@ -1198,8 +1174,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--generator-cpu", default="1")
     parser.add_argument("--no-pin", action="store_true")
     parser.add_argument("--fixed-pool", type=int, default=0, metavar="N",
-                        help="diagnostic: services use a fixed pool of N connections, no "
-                        "overflow (not what production runs)")
+                        help="services use a fixed pool of N connections instead of the "
+                        "default 10 (sets OKADA_DB_POOL_SIZE)")
     parser.add_argument("--output", type=Path, default=RESULTS / "w7_gateway.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)

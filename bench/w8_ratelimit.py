@@ -9,15 +9,17 @@ variant, in front of a fast fake upstream (a bare ASGI app in its own process, a
 * **A off**: a no-op limiter that allows everything (the ``RateLimit`` headers are still
   rendered from its decision, so the responses are the same size);
 * **B redis**: ``RedisRateLimiter``, the distributed gateway's limiter: one ``EVALSHA`` of the
-  GCRA script per request, on the shared Redis;
+  GCRA script per request, on the shared Redis, which also reads the token's revocation keys
+  (the gateway's one-round-trip path; A and C read them with one ``MGET`` instead);
 * **C memory**: ``MemoryRateLimiter``, the embedded gateway's process-local GCRA (context).
 
 Every request is ``GET /v1/users/me`` with a bearer token (EdDSA, signed by a key this run
 generates and the gateways trust through a static JWKS), so each one pays what a logged-in
-customer's read pays at the edge: JWT verification, the deny-list GET on Redis, the limiter,
-principal signing, the proxy hop. The ``reads`` policy is raised so nothing is refused (one
-principal at thousands of requests per second is what it exists to stop); the script runs
-the same GET + SET on the same key either way.
+customer's read pays at the edge: JWT verification (remembered per token after the first),
+the revocation read on Redis (deny-list and per-user "not before"), the limiter, principal
+signing (remembered per token), the proxy hop. The ``reads`` policy is raised so nothing is
+refused (one principal at thousands of requests per second is what it exists to stop); the
+script runs the same GET + SET on the same key either way.
 
 Method (performance.md section 1, scaled down): servers pinned to one core, generator
 (``bench.loadgen``) to the other; closed-loop rounds A, B, C interleaved (rotated every
@@ -603,9 +605,11 @@ def render(data: dict[str, Any]) -> str:
         "keep-alive 30 s, as `okada serve` runs the gateway) and the fake upstream, all pinned "
         f"to CPU(s) {s['server_cpus']}; generator `bench.loadgen` pinned to CPU "
         f"{s['generator_cpu']}, {s['connections']} keep-alive connections, no pipelining.",
-        f"- Request: `GET {PATH}` with a bearer token (one customer): JWT verified, deny-list "
-        "GET on Redis, rate limit, principal header signed, proxied over the pooled aiohttp "
-        f"client to the fake upstream ({data['response_bytes']['A']:,}-byte JSON body).",
+        f"- Request: `GET {PATH}` with a bearer token (one customer): JWT verified (once, then "
+        "remembered), revocation keys read on Redis (A, C: one MGET; B: inside the limiter's "
+        "EVALSHA, one round trip), rate limit, principal header signed (remembered per token), "
+        "proxied over the gateway's pooled aiohttp session "
+        f"to the fake upstream ({data['response_bytes']['A']:,}-byte JSON body).",
         f"- Closed loop: {s['rounds']} rounds of A, B, C (order rotated each round), "
         f"{s['duration_s']} s windows after a {s['warmup_s']} s warm-up per variant. Open loop: "
         f"{s['latency_rounds']} round(s) of {s['latency_duration_s']} s per variant at "
@@ -731,8 +735,109 @@ def render(data: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+# -- in-process CPU of the whole edge (no HTTP server in front) -------------------------------
+
+
+async def _drive_edge(app: Any, token: str, total: int, concurrency: int) -> None:
+    headers = [(b"host", b"gateway"), (b"authorization", f"Bearer {token}".encode()),
+               (b"accept", b"*/*"), (b"user-agent", b"bench")]
+
+    async def one() -> None:
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                 "method": "GET", "scheme": "http", "path": PATH, "raw_path": PATH.encode(),
+                 "query_string": b"", "root_path": "", "headers": headers,
+                 "client": (HOST, 50000), "server": (HOST, 8000), "state": {}}
+        sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await asyncio.sleep(3600)
+            return {"type": "http.disconnect"}
+
+        statuses: list[int] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        await app(scope, receive, send)
+        if statuses != [200]:
+            raise RuntimeError(f"edge answered {statuses}")
+
+    left = [total]
+
+    async def worker() -> None:
+        while left[0] > 0:
+            left[0] -= 1
+            await one()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+def edge_cpu(argv: list[str]) -> None:
+    """``python -m bench.w8_ratelimit edge-cpu [off|redis|memory] [N] [--profile]``.
+
+    CPU ms per request of the gateway's whole edge (middleware, authentication, revocation
+    read, limiter, signing, aiohttp forwarding) driven through ASGI in this process, without
+    uvicorn in front, against the fake upstream in its own process; ``--profile`` prints the
+    cProfile top entries (the profiler inflates pure-Python parts). Needs Redis.
+    """
+    import cProfile
+    import pstats
+
+    import uvloop
+
+    kind = argv[0] if argv and not argv[0].startswith("-") else "redis"
+    total = int(argv[1]) if len(argv) > 1 and argv[1].isdigit() else 4000
+    jwks, token = make_keys_and_token()
+    port = _free_port()
+    config = {"secret": uuid.uuid4().hex * 2, "redis_prefix": f"okada-bench-w8e-{port}:",
+              "upstream": f"http://{HOST}:{port}", "jwks": jwks}
+    os.environ["W8_CONFIG"] = json.dumps(config)
+    upstream_process = subprocess.Popen(
+        [PYTHON, "-m", "uvicorn", "bench.w8_ratelimit:upstream", "--factory", "--port",
+         str(port), "--host", HOST, "--http", "httptools", "--loop", "uvloop",
+         "--no-access-log", "--log-level", "warning"], cwd=ROOT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection((HOST, port), 0.2):
+                break
+            time.sleep(0.1)
+        app = _gateway(kind)
+
+        async def measure() -> None:
+            await _drive_edge(app, token, 500, 32)  # warm-up: pools, JWKS, token memory
+            profile = cProfile.Profile() if "--profile" in argv else None
+            cpu, wall = time.process_time(), time.perf_counter()
+            if profile:
+                profile.enable()
+            await _drive_edge(app, token, total, 32)
+            if profile:
+                profile.disable()
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            print(f"edge {kind}: {1000 * cpu / total:.3f} CPU ms/request, "
+                  f"{total / wall:,.0f} req/s wall, {total} requests, 32 concurrent")
+            if profile:
+                pstats.Stats(profile).sort_stats("cumulative").print_stats(35)
+            await _purge_redis(config["redis_prefix"])
+
+        uvloop.run(measure())
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(upstream_process.pid, signal.SIGTERM)
+        upstream_process.wait(timeout=15)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse arguments, run W8, print the report and write the results files."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["edge-cpu"]:
+        edge_cpu(argv[1:])
+        return
     parser = argparse.ArgumentParser(description="W8: gateway rate limiter on vs off")
     parser.add_argument("--quick", action="store_true", help="about a minute and a half")
     parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS")

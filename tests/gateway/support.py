@@ -117,16 +117,22 @@ class TokenIssuer:
         return AccessTokenVerifier(JwksCache(fetch))
 
     def token(
-        self, user_id: uuid.UUID | None = None, roles: tuple[str, ...] = ("customer",)
+        self,
+        user_id: uuid.UUID | None = None,
+        roles: tuple[str, ...] = ("customer",),
+        *,
+        issued_at: int | None = None,
+        ttl: int = 600,
+        jti: str | None = None,
     ) -> str:
-        now = int(time.time())
+        now = int(time.time()) if issued_at is None else issued_at
         claims = {
             "iss": ISSUER,
             "aud": AUDIENCE,
             "sub": str(user_id or uuid.uuid4()),
-            "jti": uuid.uuid4().hex,
+            "jti": jti or uuid.uuid4().hex,
             "iat": now,
-            "exp": now + 600,
+            "exp": now + ttl,
             "roles": list(roles),
         }
         return jwt.encode(

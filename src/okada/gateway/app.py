@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,7 @@ def create_gateway_app(
     docs_enabled: bool = True,
     access_log: bool = True,
     lifespan: Any = None,
+    upstream_base_urls: Mapping[str, str] | None = None,
 ) -> FastAPI:
     """Build the gateway for ``services`` (the upstreams it may route to).
 
@@ -97,23 +99,43 @@ def create_gateway_app(
         docs_enabled: Serve ``/docs`` and ``/redoc``.
         access_log: Log one line per request.
         lifespan: The hosting runtime's lifespan.
+        upstream_base_urls: Upstreams to call over HTTP at these base URLs whatever the
+            directory says (tests, benchmarks); the others follow the directory.
 
     Returns:
         The ASGI app; ``app.state`` exposes ``proxy``, ``responses`` and ``limits``.
     """
     register_catalog_dir(_LOCALES)
+    proxy = UpstreamProxy(
+        directory,
+        UpstreamGuards(upstream_policy, dict(upstream_policies or {})),
+        base_urls=upstream_base_urls,
+    )
+
+    @asynccontextmanager
+    async def gateway_lifespan(app: FastAPI) -> AsyncIterator[Any]:
+        try:
+            if lifespan is None:
+                yield None
+            else:
+                async with lifespan(app) as state:
+                    yield state
+        finally:
+            await proxy.aclose()  # the gateway's own upstream connection pool
+
     app = FastAPI(
         title="Okada API",
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
-        lifespan=lifespan,
+        lifespan=gateway_lifespan,
     )
     install_problem_handlers(app)
     hosted = sorted(set(services))
-    proxy = UpstreamProxy(directory, UpstreamGuards(upstream_policy, dict(upstream_policies or {})))
     responses = ResponseCache(cache, ttl=response_cache_ttl)
-    limits = EdgeRateLimiter(rate_limiter or MemoryRateLimiter(), rate_limit_policies)
+    limits = EdgeRateLimiter(
+        rate_limiter or MemoryRateLimiter(), rate_limit_policies, cache=cache
+    )
     aggregator = HomeAggregator(proxy, hosted, responses, part_timeout=home_part_timeout)
     app.state.proxy = proxy
     app.state.responses = responses

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
+import structlog
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,15 +19,25 @@ from okada.infra.http.problems import STATUS_BY_KIND, problem_response
 from okada.infra.i18n import negotiate
 from okada.infra.observability.context import request_id_var, traceparent_var
 from okada.infra.security.internal import PrincipalCodec
-from okada.infra.security.tokens import AccessTokenVerifier
-from okada.kernel.authz import Principal
+from okada.infra.security.revocation import fetch_many, is_revoked_by, revocation_keys
+from okada.infra.security.tokens import AccessTokenVerifier, VerifiedToken
 from okada.kernel.errors import OkadaError, Unauthenticated
 from okada.kernel.ports import Cache
+
+log = structlog.get_logger(__name__)
 
 PRINCIPAL_SCOPE_KEY = "okada.principal"
 """Scope key under which gateway-local routes find the verified :class:`Principal` (or None)."""
 PRINCIPAL_HEADER_SCOPE_KEY = "okada.principal_header"
 """Scope key of the signed principal header to forward to upstreams (or None)."""
+
+MAX_PRINCIPAL_HEADER_TTL = 600.0
+"""Longest life of a signed principal header: the access token's remaining life, capped."""
+_HEADER_REUSE_MARGIN = 60.0
+# A signed header is reused for the same token while it has this long left (or until the
+# token's own expiry, which re-signing would not extend): identical bytes also let the
+# services' codec answer from its memory of verified headers.
+_SIGNED_REMEMBERED = 10_000
 
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # A cache fill must fetch the full body: the gateway answers conditionals from its own entry.
@@ -73,6 +85,8 @@ class GatewayEdge:
         self.limits = limits
         self.proxy = proxy
         self.responses = responses
+        self._signed: dict[str, tuple[str, float]] = {}
+        self._labels: dict[str, _RouteLabel] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,7 +97,10 @@ class GatewayEdge:
             await self.app(scope, receive, send)
             return
         # Metrics and access logs label requests by route template; ours is the table's prefix.
-        scope["route"] = _RouteLabel(route.prefix)
+        label = self._labels.get(route.prefix)
+        if label is None:
+            label = self._labels[route.prefix] = _RouteLabel(route.prefix)
+        scope["route"] = label
         wanted = _Headers(scope["headers"])
         language = negotiate(wanted.accept_language)
         try:
@@ -110,17 +127,31 @@ class GatewayEdge:
             )
             await response(scope, receive, send)
             return
-        principal = await self._authenticate(wanted.authorization, route, method, path)
+        bearer = self._bearer_token(wanted.authorization, route, method, path)
+        token = await self.verifier.verify_token(bearer) if bearer else None
+        principal = token.principal if token else None
         body = await _read_body(receive)
         client = scope.get("client")
         client_ip = client[0] if client else "unknown"
+        revocation = revocation_keys(token) if token else []
         limit = await self.limits.check(
-            route.route_class,
+            route.rate_class(method, path),
             method,
             caller=str(principal.user_id) if principal else None,
             client_ip=client_ip,
             body=body,
+            read=revocation,
         )
+        principal_header: str | None = None
+        if bearer and token is not None:
+            # Revocation first, so a logged-out token gets 401 even when over its limit. The
+            # keys came back with the rate-limit call when the limiter could read them along.
+            values = limit.read
+            if values is None:
+                values = await _fetch_revocation(self.cache, revocation)
+            if values is not None and is_revoked_by(token, values):
+                raise Unauthenticated()
+            principal_header = self._principal_header(bearer, token)
         if not limit.allowed:
             await problem_response(
                 429,
@@ -131,7 +162,6 @@ class GatewayEdge:
                 retry_after=limit.retry_after,
             )(scope, receive, send)
             return
-        principal_header = self.codec.encode(principal) if principal else None
         if route.service == LOCAL_SERVICE:
             local_scope = {
                 **scope,
@@ -180,24 +210,47 @@ class GatewayEdge:
                 return
         upstream = await self.proxy.forward(
             route.service, method, target, headers, body,
-            idempotent=idempotent, timeout=route.timeout,
+            idempotent=idempotent, timeout=route.timeout, stream_large=True,
         )
         await _send_upstream(send, upstream, limit.headers)
 
-    async def _authenticate(
-        self, authorization: str | None, route: Route, method: str, path: str
-    ) -> Principal | None:
+    @staticmethod
+    def _bearer_token(
+        authorization: str | None, route: Route, method: str, path: str
+    ) -> str | None:
+        """Return the bearer token, None for an anonymous call the route allows.
+
+        Business rules: a token must verify (signature, type, issuer, audience, times) and
+        must not be revoked: neither its ``jti`` deny-listed (logout) nor issued before its
+        user's "not before" marker (account disabled, every session ended). Anything else
+        than a well-formed bearer token is a 401, and so is no token on a private route.
+        """
         if authorization:
             scheme, _, token = authorization.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
+            token = token.strip()
+            if scheme.lower() != "bearer" or not token:
                 raise Unauthenticated()
-            principal = await self.verifier.verify(token.strip())
-            if principal.token_id and await _denied(self.cache, principal.token_id):
-                raise Unauthenticated()
-            return principal
+            return token
         if not route.allows_anonymous(method, path):
             raise Unauthenticated()
         return None
+
+    def _principal_header(self, token: str, verified: VerifiedToken) -> str:
+        """The signed principal header for ``token``, valid as long as the token (capped)."""
+        now = time.time()
+        remembered = self._signed.get(token)
+        if remembered is not None:
+            header, expires = remembered
+            if expires > now and (
+                expires - now >= _HEADER_REUSE_MARGIN or expires >= verified.expires_at
+            ):
+                return header
+        expires = min(verified.expires_at, now + MAX_PRINCIPAL_HEADER_TTL)
+        header = self.codec.encode(verified.principal, expires_at=expires)
+        if len(self._signed) >= _SIGNED_REMEMBERED:
+            self._signed.clear()  # bounded; a miss costs one HMAC
+        self._signed[token] = (header, expires)
+        return header
 
 
 class _RouteLabel:
@@ -239,11 +292,13 @@ class _Headers:
                 self.idempotency_key = bool(value.strip())
 
 
-async def _denied(cache: Cache, jti: str) -> bool:
+async def _fetch_revocation(cache: Cache, keys: list[str]) -> list[bytes | None] | None:
+    """Read the revocation keys; None (let through, logged) when the cache is down."""
     try:
-        return await cache.get(f"jti-deny:{jti}") is not None
-    except Exception:  # a deny-list outage must not lock everyone out; tokens expire in 10 min
-        return False
+        return await fetch_many(cache, keys)
+    except Exception as exc:  # a deny-list outage must not lock everyone out; tokens expire
+        log.warning("gateway.revocation_check_failed", error=repr(exc))
+        return None
 
 
 async def _read_body(receive: Receive) -> bytes:

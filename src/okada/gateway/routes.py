@@ -13,6 +13,7 @@ __all__ = [
     "EXEMPT",
     "INTERNAL_HEADERS",
     "LOCAL_SERVICE",
+    "MONEY",
     "OTP_REQUEST",
     "ROUTES",
     "Route",
@@ -27,6 +28,10 @@ CALLBACK = "callback"
 """Route class of provider callbacks: limited per source IP, apart from customer traffic."""
 EXEMPT = "exempt"
 """Route class with no gateway rate limit (the in-process provider simulators)."""
+MONEY = "money"
+"""Rate class of requests that move money (placing or cancelling an order, starting a
+payment): a per-principal limit stricter than ordinary writes. Assigned per request by a
+route's ``money`` patterns, not to whole routes."""
 
 LOCAL_SERVICE = "gateway"
 """Service name of routes the gateway answers itself (the home aggregate)."""
@@ -48,6 +53,8 @@ class Route:
         pattern: When set, the route owns only paths under ``prefix`` that match it; such
             routes win over plain prefixes (a service that owns part of another's subtree,
             like inventory's ``/v1/merchant/stores/{id}/stock``).
+        money: ``(method, path regex)`` pairs that touch money; they are limited under the
+            :data:`MONEY` class instead of the route's.
     """
 
     prefix: str
@@ -57,6 +64,13 @@ class Route:
     cacheable: bool = False
     timeout: float | None = None
     pattern: re.Pattern[str] | None = None
+    money: tuple[tuple[str, re.Pattern[str]], ...] = ()
+
+    def rate_class(self, method: str, path: str) -> str:
+        """Return the rate-limit class of ``method path`` on this route."""
+        if self.money and any(m == method and rx.fullmatch(path) for m, rx in self.money):
+            return MONEY
+        return self.route_class
 
     def allows_anonymous(self, method: str, path: str) -> bool:
         """Return whether ``method path`` may be called without a token."""
@@ -113,10 +127,15 @@ ROUTES: tuple[Route, ...] = (
         pattern=re.compile(r"/v1/merchant/stores/[^/]+/stock(/.*)?"),
     ),
     Route("/v1/inventory/", "inventory"),
-    Route("/v1/orders/", "orders"),
+    Route(
+        "/v1/orders/",
+        "orders",
+        money=_anon(("POST", r"/v1/orders/?"), ("POST", r"/v1/orders/[^/]+/cancel")),
+    ),
     Route("/v1/merchant/orders/", "orders"),
     Route("/v1/admin/orders/", "orders"),
-    Route("/v1/payments/", "payments"),
+    # Every POST here starts or drives a payment; provider callbacks have their own route.
+    Route("/v1/payments/", "payments", money=_anon(("POST", r"/v1/payments(/.*)?"))),
     Route("/v1/admin/payments/", "payments"),
     Route("/v1/delivery/", "delivery"),
     Route("/v1/rider/", "delivery"),
@@ -132,8 +151,32 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
+_MATCHED: dict[str, Route | None] = {}
+_MATCHED_MAX = 4096
+_MATCHED_TABLE: list[tuple[Route, ...]] = [ROUTES]
+
+
 def match_route(path: str) -> Route | None:
-    """Return the route owning ``path``: a matching pattern route, else the longest prefix."""
+    """Return the route owning ``path``: a matching pattern route, else the longest prefix.
+
+    Answers are remembered per path (bounded): most traffic repeats a few paths
+    (``/v1/users/me``, catalog pages). A replaced table (tests) empties the memory.
+    """
+    if _MATCHED_TABLE[0] is not ROUTES:
+        _MATCHED.clear()
+        _MATCHED_TABLE[0] = ROUTES
+    try:
+        return _MATCHED[path]
+    except KeyError:
+        pass
+    best = _match(path)
+    if len(_MATCHED) >= _MATCHED_MAX:
+        _MATCHED.clear()
+    _MATCHED[path] = best
+    return best
+
+
+def _match(path: str) -> Route | None:
     best: Route | None = None
     for route in ROUTES:
         owns = path.startswith(route.prefix) or path == route.prefix.rstrip("/")

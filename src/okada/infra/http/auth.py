@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from okada.infra.security.internal import PRINCIPAL_HEADER, PrincipalCodec
+from okada.infra.security.revocation import is_revoked
 from okada.infra.security.tokens import AccessTokenVerifier
 from okada.kernel.authz import Principal
 from okada.kernel.errors import Unauthenticated
@@ -17,7 +18,9 @@ class PrincipalResolver:
     """Resolves the caller from the gateway's signed header or, failing that, a bearer token.
 
     Business rule: a service verifies what it is given. The gateway's header is accepted only
-    with a valid MAC; a bearer token is verified against the JWKS like the gateway would, so a
+    with a valid MAC (the gateway checked revocation before signing it); a bearer token is
+    verified against the JWKS and checked against the revocation state in ``cache`` (the
+    logout deny-list and the per-user "not before" marker) exactly like the gateway does, so a
     request that reaches a service directly gets the same answer as through the gateway.
     """
 
@@ -44,7 +47,10 @@ class PrincipalResolver:
                 scheme, _, token = authorization.partition(" ")
                 if scheme.lower() != "bearer" or not token or self.verifier is None:
                     raise Unauthenticated()
-                principal = await self.verifier.verify(token.strip())
+                verified = await self.verifier.verify_token(token.strip())
+                if self.cache is not None and await is_revoked(self.cache, verified):
+                    raise Unauthenticated()
+                principal = verified.principal
         request.state.principal = principal
         return principal
 

@@ -30,8 +30,11 @@ class PrincipalCodec:
         self._key = hashlib.sha256(b"okada-principal:" + secret.encode()).digest()
         self._verified: dict[str, tuple[Principal, float]] = {}
 
-    def encode(self, principal: Principal, *, ttl: float = 600.0) -> str:
-        """Return the header value for ``principal``."""
+    def encode(
+        self, principal: Principal, *, ttl: float = 600.0, expires_at: float | None = None
+    ) -> str:
+        """Return the header value for ``principal``, valid ``ttl`` seconds or until
+        ``expires_at`` (Unix seconds) when given."""
         body = orjson.dumps(
             {
                 "sub": str(principal.user_id),
@@ -39,7 +42,7 @@ class PrincipalCodec:
                 "stores": sorted(str(s) for s in principal.store_ids),
                 "jti": principal.token_id,
                 "sid": str(principal.session_family) if principal.session_family else None,
-                "exp": int(time.time() + ttl),
+                "exp": int(expires_at if expires_at is not None else time.time() + ttl),
             }
         )
         payload = base64.urlsafe_b64encode(body).rstrip(b"=").decode()

@@ -7,7 +7,9 @@ import json
 import re
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -51,6 +53,10 @@ class JwksCache:
         self._keys = keys
         self._fetched_at = time.monotonic()
 
+    def knows(self, kid: str) -> bool:
+        """Return whether ``kid`` is among the cached keys (no refresh)."""
+        return kid in self._keys
+
     async def key(self, kid: str) -> Any:
         """Return the key for ``kid`` or raise :class:`Unauthenticated`."""
         age = time.monotonic() - self._fetched_at
@@ -73,16 +79,81 @@ class JwksCache:
                 self._fetched_at = time.monotonic() - self._ttl + self._min_refresh
 
 
-class AccessTokenVerifier:
-    """Checks Okada access tokens: signature first, then type, issuer, audience and times."""
+@dataclass(frozen=True, slots=True)
+class VerifiedToken:
+    """An access token whose signature and claims were checked.
 
-    def __init__(self, jwks: JwksCache, *, audience: str = AUDIENCE, issuer: str = ISSUER):
+    Attributes:
+        principal: Who the token speaks for.
+        issued_at: The ``iat`` claim (Unix seconds): compared with a user's "not before".
+        expires_at: The ``exp`` claim (Unix seconds).
+        kid: The signing key's id.
+    """
+
+    principal: Principal
+    issued_at: float
+    expires_at: float
+    kid: str
+
+
+DEFAULT_VERIFIED_CACHE = 10_000
+
+
+class AccessTokenVerifier:
+    """Checks Okada access tokens: signature first, then type, issuer, audience and times.
+
+    Verified tokens are remembered (a bounded LRU keyed by the exact token string) until
+    their ``exp``: a client sends the same token on every request for its whole life, and the
+    signature check plus PyJWT's parsing is most of the cost of authenticating a request.
+    Only a byte-identical string can hit the memory, so a forged or altered token is always
+    verified in full; a remembered token is dropped as soon as its key leaves the JWKS.
+    Revocation (deny-list, per-user "not before") is *not* remembered: callers check it per
+    request (see :mod:`okada.infra.security.revocation`).
+
+    Args:
+        jwks: The identity service's keys.
+        audience: Required ``aud``.
+        issuer: Required ``iss``.
+        cache_size: Verified tokens remembered; 0 disables the memory.
+        clock: Unix seconds; injectable for tests.
+    """
+
+    def __init__(
+        self,
+        jwks: JwksCache,
+        *,
+        audience: str = AUDIENCE,
+        issuer: str = ISSUER,
+        cache_size: int = DEFAULT_VERIFIED_CACHE,
+        clock: Callable[[], float] = time.time,
+    ):
         self.jwks = jwks
         self.audience = audience
         self.issuer = issuer
+        self._cache_size = cache_size
+        self._clock = clock
+        self._verified: OrderedDict[str, VerifiedToken] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
         """Return the principal of a valid access token, else raise :class:`Unauthenticated`."""
+        return (await self.verify_token(token)).principal
+
+    async def verify_token(self, token: str) -> VerifiedToken:
+        """Return the verified token, else raise :class:`Unauthenticated`."""
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            if remembered.expires_at > self._clock() and self.jwks.knows(remembered.kid):
+                self._verified.move_to_end(token)
+                return remembered
+            del self._verified[token]
+        verified = await self._verify(token)
+        if self._cache_size > 0:
+            if len(self._verified) >= self._cache_size:
+                self._verified.popitem(last=False)
+            self._verified[token] = verified
+        return verified
+
+    async def _verify(self, token: str) -> VerifiedToken:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -103,9 +174,11 @@ class AccessTokenVerifier:
                 leeway=LEEWAY_SECONDS,
                 options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"]},
             )
-        except jwt.PyJWTError as exc:
+            issued_at = float(claims["iat"])
+            expires_at = float(claims["exp"])
+        except (jwt.PyJWTError, TypeError, ValueError) as exc:
             raise Unauthenticated() from exc
-        return principal_from_claims(claims)
+        return VerifiedToken(principal_from_claims(claims), issued_at, expires_at, kid)
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:

@@ -17,6 +17,7 @@ from okada.services.identity.adapters.totp import PyotpAuthenticator
 from okada.services.identity.application.accounts import AccountService
 from okada.services.identity.application.admin import AdminService, BootstrapAdmin
 from okada.services.identity.application.auth import AuthRules, AuthService
+from okada.services.identity.application.demo import seed_demo_accounts
 from okada.services.identity.application.places import PlaceService
 from okada.services.identity.application.profiles import ProfileService
 from okada.services.identity.entrypoints.admin import make_admin_router
@@ -82,6 +83,8 @@ async def build(ctx: HostContext) -> ServiceRuntime:
         clock=ctx.clock,
         allowed_regions=rules.allowed_regions,
         bootstrap=BootstrapAdmin(*bootstrap_admin) if bootstrap_admin else None,
+        cache=ctx.cache,
+        access_ttl=settings.access_token_ttl_seconds,
     )
     auth = AuthService(
         uow_factory=uow_factory,
@@ -133,4 +136,5 @@ async def build(ctx: HostContext) -> ServiceRuntime:
         workers=[store.relay.run],
         dead_letter=store.record_dead_letter,
         on_start=[keys.load],
+        seed=lambda: seed_demo_accounts(admin),  # demo staff, only when demo data is seeded
     )

@@ -145,8 +145,13 @@ class KeyRing:
 
     async def sign(self, claims: dict[str, Any]) -> str:
         """Sign ``claims`` as an access token (``typ: at+jwt``)."""
-        if self._current is None or self._stale():
+        if self._current is None:
             await self.load()
+        elif self._stale():
+            # Refresh in the background and sign with the key we hold: sign() runs inside
+            # the caller's unit of work, and on SQLite a second connection waiting for the
+            # file's write lock that this very transaction holds would deadlock it.
+            self.jwks()
         assert self._current is not None
         kid, key = self._current
         return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": kid, "typ": "at+jwt"})

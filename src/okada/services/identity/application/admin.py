@@ -14,6 +14,7 @@ from okada.kernel.clock import Clock
 from okada.kernel.errors import ConcurrencyConflict, Conflict, NotFound, Unprocessable
 from okada.kernel.ids import new_id
 from okada.kernel.phone import parse_phone
+from okada.kernel.ports import Cache
 from okada.services.identity.application.claims import release_pending_claims
 from okada.services.identity.application.errors import PreconditionFailed
 from okada.services.identity.application.model import Phone, User
@@ -25,6 +26,7 @@ from okada.services.identity.application.ports import (
     TokenSigner,
     TotpAuthenticator,
 )
+from okada.services.identity.application.revocation import refuse_tokens_issued_before
 
 ASSIGNABLE_ROLES = frozenset(r.value for r in Role)
 PRIVILEGED_ROLES = frozenset({Role.OPERATIONS.value, Role.ADMIN.value})
@@ -66,8 +68,12 @@ class AdminService:
         clock: Clock,
         allowed_regions: frozenset[str] = frozenset({"CM"}),
         bootstrap: BootstrapAdmin | None = None,
+        cache: Cache | None = None,
+        access_ttl: int = 600,
     ) -> None:
         self._uow = uow_factory
+        self._cache = cache
+        self._access_ttl = access_ttl
         self._passwords = passwords
         self._totp = totp
         self._sealer = sealer
@@ -262,7 +268,9 @@ class AdminService:
         admin may disable operations or admin accounts; nobody disables themselves. Every
         refresh-token family of the account is revoked in the same transaction, so no new
         access token can be obtained (live ones die within their 10 minutes, and identity's
-        own endpoints refuse the account at once). Disabling twice changes nothing.
+        own endpoints refuse the account at once; the "not before" marker makes the gateway and
+        every other service refuse its live access tokens at once too). Disabling twice changes
+        nothing.
         ``UserDisabled`` is published with the reason.
         """
         caller = require_role(principal, Role.OPERATIONS)
@@ -291,6 +299,9 @@ class AdminService:
                 )
             )
             await uow.commit()
+        if self._cache is not None:
+            # Live access tokens are refused at once by the gateway and every service.
+            await refuse_tokens_issued_before(self._cache, user.id, now, ttl=self._access_ttl + 60)
         return user
 
     async def enrol_totp(self, principal: Principal | None, user_id: uuid.UUID) -> TotpEnrolment:

@@ -43,6 +43,7 @@ from okada.services.identity.application.ports import (
     TokenSigner,
     TotpAuthenticator,
 )
+from okada.services.identity.application.revocation import refuse_tokens_issued_before
 
 ISSUER = "https://auth.okada.cm"
 AUDIENCE = "okada-api"
@@ -501,6 +502,9 @@ class AuthService:
             await uow.tokens.revoke_user(principal.user_id, at=now)
             await uow.commit()
         await self._deny_access_token(principal)
+        await refuse_tokens_issued_before(
+            self._cache, principal.user_id, now, ttl=self.rules.access_ttl + 60
+        )
 
     async def _deny_access_token(self, principal: Principal) -> None:
         if principal.token_id:
