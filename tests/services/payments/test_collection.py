@@ -46,7 +46,12 @@ async def test_approval_callback_captures_once_and_books_the_ledger(pay: Harness
     entries = await pay.entries()
     assert [(kind, total) for _, kind, total in entries] == [("capture", 0)]
     balances = await pay.service.balances()
-    assert balances == {"provider_clearing:mtn_momo": 4200, "okada_revenue": -4200}
+    # 4200 = 3700 goods + 500 delivery; 10 % commission, 80 % of the fee to the rider pool,
+    # MoMo keeps 1 % (42)
+    assert balances == {"provider_clearing:mtn_momo": 4158, "provider_fees:mtn_momo": 42,
+                        f"merchant_payable:{pay.store_id}": -3330,
+                        "platform_commission": -370, "rider_earnings_pool": -400,
+                        "platform_delivery_revenue": -100}
 
 
 async def test_declined_payment_fails_with_the_provider_reason(pay: Harness) -> None:

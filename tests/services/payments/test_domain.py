@@ -89,8 +89,14 @@ def test_unknown_is_never_a_failure_and_pending_expires_at_the_window() -> None:
 
 def test_entries_must_balance() -> None:
     order = uuid.uuid4()
-    entry = ledger.capture("capture:1", order, "mtn_momo", 2500)
+    store = uuid.uuid4()
+    entry = ledger.capture("capture:1", order, "mtn_momo", 2500, store_id=store,
+                           delivery_fee=500, rates=ledger.SplitRates())
     assert sum(a for _, a in entry.lines) == 0
+    assert dict(entry.lines) == {
+        "provider_clearing:mtn_momo": 2475, "provider_fees:mtn_momo": 25,
+        f"merchant_payable:{store}": -1800, "platform_commission": -200,
+        "rider_earnings_pool": -400, "platform_delivery_revenue": -100}
     with pytest.raises(ledger.UnbalancedEntry):
         ledger.JournalEntry("x", "capture", order, (("a", 10), ("b", -9)))
     with pytest.raises(ledger.UnbalancedEntry):
@@ -104,3 +110,33 @@ def test_provider_follows_the_operator() -> None:
         provider_for("nexttel", "+2376****0001")
     assert mask("+237671234567") == "+2376****4567"
     assert attempt(provider=Provider.ORANGE_MONEY).payer_digits() == "671234567"
+
+
+def test_split_rounds_remainders_to_the_platform() -> None:
+    rates = ledger.SplitRates(commission_bps=1250, rider_share_bps=3333)
+    parts = ledger.split(1999, 301, rates)  # goods 1698
+    # commission 212.25 → 213 (merchant floored to 1485); rider 100.32 → 100
+    assert parts == ledger.Split(merchant=1485, commission=213, rider=100,
+                                 delivery_revenue=201)
+    assert parts.total == 1999
+    # a payable smaller than the fee: all of it is delivery
+    assert ledger.split(300, 500, rates) == ledger.Split(0, 0, 99, 201)
+
+
+def test_refunds_reverse_the_split_proportionally_and_exactly_in_total() -> None:
+    rates = ledger.SplitRates()
+    parts = ledger.split(3001, 700, rates)
+    first = ledger.refund_split(parts, 0, 1000)
+    second = ledger.refund_split(parts, 1000, 2001)
+    assert first.total == 1000 and second.total == 2001
+    for name in ("merchant", "commission", "rider", "delivery_revenue"):
+        assert getattr(first, name) + getattr(second, name) == getattr(parts, name)
+    # proportional: a third of the capture takes about a third of the merchant's part
+    assert abs(first.merchant * 3001 - parts.merchant * 1000) < 3001
+    store = uuid.uuid4()
+    decided = ledger.refund_decided("r", uuid.uuid4(), 1000, captured=3001,
+                                    refunded_before=0, store_id=store, delivery_fee=700,
+                                    rates=rates)
+    assert dict(decided.lines)["refunds_payable"] == -1000
+    undone = ledger.reversal("u", "refund_cancelled", decided)
+    assert sorted(undone.lines) == sorted((a, -v) for a, v in decided.lines)

@@ -24,6 +24,7 @@ from okada.services.payments.adapters.repositories import PaymentsUoW
 from okada.services.payments.application.payments import PaymentPolicy, PaymentService
 from okada.services.payments.application.ports import ProviderGateway
 from okada.services.payments.domain.attempts import Provider
+from okada.services.payments.domain.ledger import SplitRates
 from okada.services.payments.entrypoints.api import make_router
 from okada.services.payments.entrypoints.consumers import CONSUMER, HANDLED, make_handler
 from okada.services.payments.entrypoints.workers import run_poller
@@ -36,6 +37,7 @@ EMBEDDED_SCHEDULE = (2.0, 5.0, 15.0, 30.0, 60.0, 120.0)
 """The in-process simulators answer at once: lost callbacks are noticed within seconds."""
 REMITTANCES = r"^/v1/admin/payments/riders/[^/]+/remittances$"
 PAYOUT_BATCHES = r"^/v1/admin/payments/payout-batches$"
+SWITCHES = r"^/v1/payments/orders/[^/]+/switch$"
 
 
 def provider_http(ctx: HostContext, settings: PaymentsSettings, provider: str,
@@ -108,11 +110,15 @@ async def build(ctx: HostContext) -> ServiceRuntime:
         check_concurrency=settings.poll_concurrency,
         currencies={"mtn_momo": settings.momo_currency, "orange_money": "XAF"},
         callback_base_url=settings.callback_base_url or settings.public_base_url,
+        rates=SplitRates(commission_bps=settings.commission_bps,
+                         rider_share_bps=settings.rider_delivery_share_bps,
+                         fee_bps=(("mtn_momo", settings.momo_fee_bps),
+                                  ("orange_money", settings.orange_fee_bps))),
     )
     service = PaymentService(uow_factory=uow_factory, gateways=gateways, clock=ctx.clock,
                              policy=policy)
     idempotency = IdempotencyOptions(store.engine, store.tables["idempotency_keys"], ctx.clock,
-                                     required_paths=(REMITTANCES, PAYOUT_BATCHES))
+                                     required_paths=(REMITTANCES, PAYOUT_BATCHES, SWITCHES))
     app = create_service_app(
         service=NAME,
         routers=[make_router(service)],

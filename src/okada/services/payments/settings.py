@@ -33,6 +33,14 @@ class PaymentsSettings(PlatformSettings):
     payer_request_limit: int = 5
     payer_request_window_seconds: int = 600
     rider_float_limit_xaf: int = 50_000
+    commission_bps: int = 1000
+    """Platform commission on the goods part of an order, in basis points (1000 = 10 %)."""
+    rider_delivery_share_bps: int = 8000
+    """The rider's share of the delivery fee; the rest is platform delivery revenue."""
+    momo_fee_bps: int = 100
+    """MTN MoMo's collection fee (expense against its clearing account)."""
+    orange_fee_bps: int = 150
+    """Orange Money's collection fee."""
     callback_base_url: str | None = None
     """Public base URL the providers call back (defaults to ``public_base_url``)."""
 

@@ -43,6 +43,9 @@ payments = Table(
     Column("order_version", Integer, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # the order's delivery fee (the ledger splits it between rider and platform)
+    Column("delivery_fee_xaf", BigInteger, nullable=False, server_default="0"),
+    Column("rider_id", Uuid, nullable=True),  # set when delivery completes
     CheckConstraint("captured_xaf >= 0 AND refunded_xaf >= 0 AND refunded_xaf <= captured_xaf",
                     name="amounts"),
 )
@@ -157,6 +160,25 @@ cash_movements = Table(
     CheckConstraint("kind IN ('collected', 'remitted')", name="kind"),
 )
 Index("ix_cash_movements_rider", cash_movements.c.rider_id, cash_movements.c.created_at)
+
+# A remittance whose counted cash differs from what the rider was expected to hand over.
+cash_discrepancies = Table(
+    "cash_discrepancies",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("reference", String(120), nullable=False, unique=True),  # the remittance's
+    Column("rider_id", Uuid, nullable=False),
+    Column("expected_xaf", BigInteger, nullable=False),
+    Column("counted_xaf", BigInteger, nullable=False),
+    Column("discrepancy_xaf", BigInteger, nullable=False),  # counted - expected
+    Column("booking", String(20), nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("actor_id", Uuid, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("booking IN ('rider_receivable', 'write_off', 'overage')", name="booking"),
+    CheckConstraint("expected_xaf >= 0 AND counted_xaf >= 0", name="amounts"),
+)
+Index("ix_cash_discrepancies_created", cash_discrepancies.c.created_at)
 
 # Merchant settlements and rider payouts through MoMo disbursement, in idempotent batches.
 payouts = Table(

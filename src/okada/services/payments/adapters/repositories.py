@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from okada.infra.db.uow import SqlUnitOfWork
 from okada.services.payments.adapters.orm import (
     attempts,
+    cash_discrepancies,
     cash_movements,
     journal_entries,
     journal_lines,
@@ -29,6 +30,7 @@ from okada.services.payments.adapters.orm import (
     users,
 )
 from okada.services.payments.application.model import (
+    CashDiscrepancy,
     OrderSnapshot,
     PaymentRecord,
     PaymentStatus,
@@ -55,6 +57,7 @@ def _payment(row: Any) -> PaymentRecord:
         refunded_xaf=int(row.refunded_xaf), payer_phone=row.payer_phone,
         failure_reason=row.failure_reason, version=row.version, order_status=row.order_status,
         order_version=row.order_version, updated_at=row.updated_at,
+        delivery_fee_xaf=int(row.delivery_fee_xaf), rider_id=row.rider_id,
     )
 
 
@@ -107,6 +110,7 @@ class SqlPaymentsRepository:
                 captured_xaf=0, refunded_xaf=0, payer_phone=order.payer_phone,
                 failure_reason=None, version=0, order_status=order.status,
                 order_version=order.version, created_at=now, updated_at=now,
+                delivery_fee_xaf=order.delivery_fee_xaf,
             ).on_conflict_do_nothing(index_elements=["order_id"])
         )
         # versions not newer than what we hold are ignored (events may arrive out of order)
@@ -334,6 +338,26 @@ class SqlPaymentsRepository:
         ])
         return True
 
+    async def entry(self, reference: str) -> JournalEntry | None:
+        head = (await self._s.execute(select(journal_entries).where(
+            journal_entries.c.reference == reference))).first()
+        if head is None:
+            return None
+        rows = await self._s.execute(
+            select(journal_lines.c.account, journal_lines.c.amount_xaf)
+            .where(journal_lines.c.entry_id == head.id).order_by(journal_lines.c.line_no))
+        return JournalEntry(head.reference, head.kind, head.order_id,
+                            tuple((r[0], int(r[1])) for r in rows))
+
+    async def order_account_balance(self, order_id: uuid.UUID, account: str) -> int:
+        total = (await self._s.execute(
+            select(func.coalesce(func.sum(journal_lines.c.amount_xaf), 0))
+            .select_from(journal_lines.join(
+                journal_entries, journal_entries.c.id == journal_lines.c.entry_id))
+            .where(journal_entries.c.order_id == order_id,
+                   journal_lines.c.account == account))).scalar()
+        return int(total or 0)
+
     async def balances(self) -> dict[str, int]:
         rows = await self._s.execute(
             select(journal_lines.c.account, func.sum(journal_lines.c.amount_xaf))
@@ -396,6 +420,31 @@ class SqlPaymentsRepository:
         if row is None:
             return None
         return RiderCash(row.rider_id, int(row.cash_in_hand_xaf), row.version, row.updated_at)
+
+
+    async def record_discrepancy(self, discrepancy: CashDiscrepancy) -> bool:
+        d = discrepancy
+        result = await self._s.execute(
+            self._insert(cash_discrepancies).values(
+                id=d.id, reference=d.reference, rider_id=d.rider_id,
+                expected_xaf=d.expected_xaf, counted_xaf=d.counted_xaf,
+                discrepancy_xaf=d.discrepancy_xaf, booking=d.booking, reason=d.reason,
+                actor_id=d.actor_id, created_at=d.created_at,
+            ).on_conflict_do_nothing(index_elements=["reference"]))
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def discrepancies(self, rider_id: uuid.UUID | None,
+                            limit: int) -> list[CashDiscrepancy]:
+        statement = select(cash_discrepancies)
+        if rider_id is not None:
+            statement = statement.where(cash_discrepancies.c.rider_id == rider_id)
+        rows = await self._s.execute(statement.order_by(
+            cash_discrepancies.c.created_at.desc(), cash_discrepancies.c.id).limit(limit))
+        return [CashDiscrepancy(
+            id=r.id, reference=r.reference, rider_id=r.rider_id,
+            expected_xaf=int(r.expected_xaf), counted_xaf=int(r.counted_xaf),
+            discrepancy_xaf=int(r.discrepancy_xaf), booking=r.booking, reason=r.reason,
+            actor_id=r.actor_id, created_at=r.created_at) for r in rows]
 
 
 class PaymentsUoW(SqlUnitOfWork):

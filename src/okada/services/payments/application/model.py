@@ -34,6 +34,7 @@ class OrderSnapshot:
     payable_xaf: int
     method: str
     payer_phone: str | None
+    delivery_fee_xaf: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,8 @@ class PaymentRecord:
     order_status: str
     order_version: int
     updated_at: dt.datetime
+    delivery_fee_xaf: int = 0
+    rider_id: uuid.UUID | None = None
 
 
 class RefundStatus(enum.StrEnum):
@@ -118,4 +121,23 @@ class PayoutRecord:
     reason: str | None
     checks: int
     submitted: int
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CashDiscrepancy:
+    """A remittance whose counted cash differs from what was expected, and how it was booked.
+
+    ``discrepancy_xaf`` is counted minus expected (negative: cash is missing).
+    """
+
+    id: uuid.UUID
+    reference: str
+    rider_id: uuid.UUID
+    expected_xaf: int
+    counted_xaf: int
+    discrepancy_xaf: int
+    booking: str  # "rider_receivable", "write_off" (shortfalls) or "overage"
+    reason: str
+    actor_id: uuid.UUID | None
     created_at: dt.datetime

@@ -25,11 +25,12 @@ import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
 from okada.contracts.base import IntegrationEvent
-from okada.contracts.delivery.v1 import DeliveryCompleted
+from okada.contracts.delivery.v1 import DeliveryCompleted, RiderAssigned
 from okada.contracts.identity.v1 import UserDisabled, UserRegistered, UserUpdated
 from okada.contracts.orders.v1 import (
     OrderAmended,
@@ -55,6 +56,7 @@ from okada.kernel.clock import Clock
 from okada.kernel.errors import OkadaError
 from okada.kernel.phone import parse_phone
 from okada.services.payments.application.model import (
+    CashDiscrepancy,
     OrderSnapshot,
     PaymentRecord,
     PaymentStatus,
@@ -82,10 +84,14 @@ from okada.services.payments.domain.attempts import (
     next_check_delay,
 )
 from okada.services.payments.domain.errors import (
+    DiscrepancyReasonRequired,
     OperatorNotSupported,
     PayerPhoneInvalid,
     PayerPhoneNotVerified,
     PayerPhoneRequired,
+    PayerRateLimited,
+    PaymentNotFound,
+    PaymentNotSwitchable,
     RemittanceExceedsCash,
     UnknownMethod,
 )
@@ -115,6 +121,7 @@ class PaymentPolicy:
     currencies: dict[str, str] = field(
         default_factory=lambda: {"mtn_momo": "XAF", "orange_money": "XAF"})
     callback_base_url: str = "http://127.0.0.1:8000"
+    rates: ledger.SplitRates = field(default_factory=ledger.SplitRates)
 
     def callback_url(self, attempt: Attempt) -> str:
         """Where the provider reports on this attempt (the token authenticates the URL)."""
@@ -184,6 +191,7 @@ def snapshot(event: OrderEvent) -> OrderSnapshot:
         payable_xaf=state.payable_xaf,
         method=state.payment.method,
         payer_phone=state.payment.payer_phone,
+        delivery_fee_xaf=state.delivery_fee_xaf,
     )
 
 
@@ -218,6 +226,10 @@ class PaymentService:
             await uow.repo.save_user(event.entity_id, event.version, phones)
         elif isinstance(event, DeliveryCompleted):
             await self._on_delivered(event, uow)
+        elif isinstance(event, RiderAssigned) and event.state.rider_id is not None:
+            # who may switch a cash order to mobile money at the door
+            await uow.repo.change_payment(event.state.order_id, self.clock.now(), bump=False,
+                                          rider_id=event.state.rider_id)
         return follow
 
     async def run_follow_ups(self, follow: FollowUps) -> None:
@@ -345,6 +357,58 @@ class PaymentService:
         if phones is not None and not any(p.e164 == parsed.e164 and p.verified for p in phones):
             raise PayerPhoneNotVerified(phone=mask(parsed.e164))
         return ResolvedMethod(method=method, provider=provider.value, payer_phone=parsed.e164)
+
+    # -- switching to mobile money at the door ------------------------------------------
+
+    async def switch_to_mobile_money(self, order_id: uuid.UUID, method: str, phone: str | None,
+                                     may: Callable[[PaymentRecord], bool]) -> Attempt:
+        """Collect a cash order's payable by mobile money instead (rider or customer asks).
+
+        Only a ``cash_due`` payment switches (409 otherwise; 404 if ``may`` refuses the
+        caller). The method follows the payer's operator and the customer's verified numbers
+        like any collection, within the payer's request limit. One switch attempt per order
+        and method (``seq`` 2 for MoMo, 3 for Orange Money): asking again returns it. The
+        payment stays ``cash_due`` until the provider confirms: on capture it becomes
+        ``captured`` with the new method (``PaymentCaptured``: the cash due is cancelled,
+        the rider collects nothing); on failure or expiry nothing changes, the order stays
+        cash.
+        """
+        now = self.clock.now()
+        follow = FollowUps()
+        async with self._uow() as uow:
+            record = await uow.repo.get_payment(order_id)
+            if record is None or not may(record):
+                raise PaymentNotFound()
+            if record.status != PaymentStatus.CASH_DUE:
+                raise PaymentNotSwitchable(current=record.status)
+            resolved = await self._resolve(uow, record.customer_id, method, phone)
+            assert resolved.provider is not None and resolved.payer_phone is not None
+            provider = Provider(resolved.provider)
+            seq = 2 if provider is Provider.MTN_MOMO else 3
+            existing = [a for a in await uow.repo.attempts_of(order_id)
+                        if a.provider is provider]
+            since = now - dt.timedelta(seconds=self.policy.payer_window_seconds)
+            if not existing and await uow.repo.recent_requests(
+                    resolved.payer_phone, since) >= self.policy.payer_limit:
+                raise PayerRateLimited()
+            attempt = Attempt(
+                id=uuid.uuid4(), order_id=order_id, provider=provider,
+                status=AttemptStatus.CREATED, amount_xaf=record.amount_xaf,
+                payer_phone=resolved.payer_phone, callback_token=secrets.token_urlsafe(32),
+                created_at=now, expires_at=now + dt.timedelta(seconds=self.policy.window_seconds),
+                next_check_at=now)
+            if not existing and await uow.repo.insert_attempt(attempt, seq=seq):
+                follow.attempts.append(attempt.id)
+            await uow.commit()
+        if not follow.attempts:
+            async with self._uow() as uow:
+                mine = [a for a in await uow.repo.attempts_of(order_id) if a.provider is provider]
+            return mine[-1]
+        await self.run_follow_ups(follow)
+        async with self._uow() as uow:
+            found = await uow.repo.get_attempt(attempt.id)
+        assert found is not None
+        return found
 
     # -- attempts ----------------------------------------------------------------------
 
@@ -482,17 +546,30 @@ class PaymentService:
                 provider_tx_id=status.provider_tx_id, raw_status=status.raw_status,
                 reason=None, next_check_at=None):
             return
+        before = await uow.repo.get_payment(attempt.order_id)
+        assert before is not None  # an attempt is only created for a known order
         entry = ledger.capture(f"capture:{attempt.id}", attempt.order_id,
-                               attempt.provider.value, attempt.amount_xaf)
+                               attempt.provider.value, attempt.amount_xaf,
+                               store_id=before.store_id, delivery_fee=before.delivery_fee_xaf,
+                               rates=self.policy.rates)
         if not await uow.repo.post(entry, now):
             return
+        switched: dict[str, Any] = {}
+        if before.method == PaymentMethod.CASH:  # switched to mobile money at the door
+            switched = {"method": attempt.provider.value, "provider": attempt.provider.value,
+                        "payer_phone": attempt.payer_phone}
         record = await uow.repo.change_payment(
             attempt.order_id, now, captured_delta=attempt.amount_xaf,
-            status=PaymentStatus.CAPTURED, failure_reason=None)
+            status=PaymentStatus.CAPTURED, failure_reason=None, **switched)
         assert record is not None
         uow.publish(PaymentCaptured(entity_id=record.payment_id, version=record.version,
                                     state=payment_state(record)))
-        if record.order_status in CLOSED_ORDER:
+        if before.status == PaymentStatus.CASH_COLLECTED:
+            # the rider took cash before the customer approved the prompt: paid twice,
+            # give the mobile money back
+            await self._refund(record, f"duplicate:{attempt.id}", attempt.amount_xaf, uow,
+                               follow, whole_capture=True)
+        elif record.order_status in CLOSED_ORDER:
             # the order died while the customer was paying: give the money back at once;
             # an EXPIRED order waits for the orders saga (re-confirm or cancel)
             await self._refund(record, "order_closed", None, uow, follow)
@@ -552,7 +629,14 @@ class PaymentService:
     # -- refunds -----------------------------------------------------------------------
 
     async def _refund(self, record: PaymentRecord, cause: str, amount: int | None,
-                      uow: PaymentsUnitOfWork, follow: FollowUps) -> None:
+                      uow: PaymentsUnitOfWork, follow: FollowUps, *,
+                      whole_capture: bool = False) -> None:
+        """Decide a refund; ``whole_capture``: give back exactly one capture of ``amount``.
+
+        The ledger reverses the split proportionally over what was captured, or, for a
+        whole capture (a mobile-money payment duplicating cash already collected), exactly
+        the split that capture booked.
+        """
         now = self.clock.now()
         current = await uow.repo.get_payment(record.order_id)
         if current is None or current.captured_xaf <= 0:
@@ -572,8 +656,16 @@ class PaymentService:
             attempt_id=captured[0].id, provider=captured[0].provider.value, amount_xaf=value,
             status=RefundStatus.CREATED, reason=None, checks=0, submitted=0, created_at=now)
         if await uow.repo.insert_refund(refund, now):
-            await uow.repo.post(ledger.refund_decided(f"refund-decided:{refund.id}",
-                                                      record.order_id, value), now)
+            assigned = current.rider_id is not None and await uow.repo.entry(
+                f"rider-share:{record.order_id}") is not None
+            rider_account = (ledger.rider_earnings(current.rider_id)
+                             if assigned and current.rider_id else ledger.RIDER_POOL)
+            await uow.repo.post(ledger.refund_decided(
+                f"refund-decided:{refund.id}", record.order_id, value,
+                captured=value if whole_capture else current.captured_xaf,
+                refunded_before=0 if whole_capture else committed,
+                store_id=current.store_id, delivery_fee=current.delivery_fee_xaf,
+                rates=self.policy.rates, rider_account=rider_account), now)
             follow.refunds.append(refund.id)
 
     async def check_refund(self, refund_id: uuid.UUID) -> None:
@@ -653,8 +745,10 @@ class PaymentService:
                                                 reason=refund.cause))
             elif await uow.repo.transition_refund(refund.id, OPEN_REFUND, RefundStatus.FAILED,
                                                   now, reason=status.reason, next_check_at=None):
-                await uow.repo.post(ledger.refund_cancelled(
-                    f"refund-failed:{refund.id}", refund.order_id, refund.amount_xaf), now)
+                decided = await uow.repo.entry(f"refund-decided:{refund.id}")
+                if decided is not None:  # the split reverts exactly as it was reversed
+                    await uow.repo.post(ledger.reversal(f"refund-failed:{refund.id}",
+                                                        "refund_cancelled", decided), now)
                 record = await uow.repo.get_payment(refund.order_id)
                 assert record is not None
                 record = await uow.repo.change_payment(refund.order_id, now)
@@ -782,19 +876,49 @@ class PaymentService:
                                float_limit_xaf=self.policy.float_limit_xaf, updated_at=at)
 
     async def _on_delivered(self, event: DeliveryCompleted, uow: PaymentsUnitOfWork) -> None:
+        """A delivery completed: the rider is known, their share and any cash are booked.
+
+        A prepaid order's rider share moves from ``rider_earnings_pool`` to the rider (what
+        is left of it after refunds); cash collected is split like a capture.
+        """
         state = event.state
         amount = state.cash_to_collect_xaf
-        if amount <= 0 or state.rider_id is None:
+        if state.rider_id is None:
             return
         now = self.clock.now()
+        record = await uow.repo.change_payment(state.order_id, now, bump=False,
+                                               rider_id=state.rider_id)
+        if record is not None and record.status != PaymentStatus.CASH_DUE:
+            if amount > 0 and record.status != PaymentStatus.CASH_COLLECTED:
+                # paid otherwise (switched to mobile money at the door) or closed: the rider
+                # collected nothing for this order
+                log.warning("payments.cash_not_due", order_id=str(state.order_id),
+                            status=record.status)
+            if record.captured_xaf > 0 and record.method != PaymentMethod.CASH:
+                share = -await uow.repo.order_account_balance(state.order_id, ledger.RIDER_POOL)
+                if share > 0:
+                    await uow.repo.post(ledger.rider_assigned(
+                        f"rider-share:{state.order_id}", state.order_id, state.rider_id,
+                        share), now)
+            return
+        if amount <= 0:
+            return
         reference = f"cash:{state.order_id}"
         if not await uow.repo.record_cash(reference, state.rider_id, state.order_id,
                                           "collected", amount, now):
             return
         cash = await uow.repo.change_cash(state.rider_id, amount, now)
         assert cash is not None
-        await uow.repo.post(ledger.cash_collected(reference, state.order_id, state.rider_id,
-                                                  amount), now)
+        if record is None:  # an order we never heard of: hold the cash unallocated
+            entry = ledger.JournalEntry(reference, "cash_collected", state.order_id,
+                                        ((ledger.rider_cash(state.rider_id), amount),
+                                         (ledger.UNALLOCATED_CASH, -amount)))
+        else:
+            entry = ledger.cash_collected(reference, state.order_id, state.rider_id, amount,
+                                          store_id=record.store_id,
+                                          delivery_fee=record.delivery_fee_xaf,
+                                          rates=self.policy.rates)
+        await uow.repo.post(entry, now)
         await uow.repo.change_payment(state.order_id, now, captured_delta=amount,
                                       status=PaymentStatus.CASH_COLLECTED,
                                       expect=frozenset({PaymentStatus.CASH_DUE}))
@@ -804,8 +928,20 @@ class PaymentService:
                                   order_id=state.order_id, amount_xaf=amount))
 
     async def remit_cash(self, rider_id: uuid.UUID, amount: int, *, actor_id: uuid.UUID,
-                         note: str | None) -> CashLedgerState:
-        """Operations received ``amount`` of a rider's cash (409 if more than they hold)."""
+                         note: str | None, counted: int | None = None,
+                         reason: str | None = None,
+                         booking: str = "rider_receivable") -> CashLedgerState:
+        """Operations received ``amount`` of a rider's cash (409 if more than they hold).
+
+        ``amount`` is the cash expected (it leaves the rider's cash in hand); ``counted`` is
+        what operations actually counted (default: the same). A difference is a discrepancy:
+        it needs a ``reason`` (422 otherwise), is stored for operations and is booked in the
+        ledger: a shortfall against the rider (``rider_receivable``, default) or as a
+        ``write_off``; an excess as an overage.
+        """
+        counted = amount if counted is None else counted
+        if counted != amount and not (reason and reason.strip()):
+            raise DiscrepancyReasonRequired(expected=amount, counted=counted)
         now = self.clock.now()
         async with self._uow() as uow:
             reference = f"remit:{uuid.uuid4()}"
@@ -816,12 +952,29 @@ class PaymentService:
                     amount=amount, cash_in_hand=held.cash_in_hand_xaf if held else 0)
             await uow.repo.record_cash(reference, rider_id, None, "remitted", amount, now,
                                        note=note, actor_id=actor_id)
-            await uow.repo.post(ledger.cash_remitted(reference, rider_id, amount), now)
+            if counted == amount:
+                await uow.repo.post(ledger.cash_remitted(reference, rider_id, amount), now)
+            else:
+                booking = "overage" if counted > amount else booking
+                assert reason is not None
+                await uow.repo.record_discrepancy(CashDiscrepancy(
+                    id=uuid.uuid4(), reference=reference, rider_id=rider_id,
+                    expected_xaf=amount, counted_xaf=counted,
+                    discrepancy_xaf=counted - amount, booking=booking,
+                    reason=reason.strip()[:200], actor_id=actor_id, created_at=now))
+                await uow.repo.post(ledger.cash_remitted_with_discrepancy(
+                    reference, rider_id, amount, counted, booking), now)
             state = self._cash_state(rider_id, cash.cash_in_hand_xaf, now)
             uow.publish(CashRemitted(entity_id=rider_id, version=cash.version, state=state,
                                      amount_xaf=amount))
             await uow.commit()
         return state
+
+    async def cash_discrepancies(self, rider_id: uuid.UUID | None = None,
+                                 limit: int = 100) -> list[CashDiscrepancy]:
+        """Remittance discrepancies, newest first (operations follows them up)."""
+        async with self._uow() as uow:
+            return await uow.repo.discrepancies(rider_id, limit)
 
     async def rider_cash(self, rider_id: uuid.UUID) -> CashLedgerState:
         """A rider's cash in hand and float limit (zero for a rider with no cash yet)."""

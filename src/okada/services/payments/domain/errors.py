@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from okada.kernel.errors import Conflict, NotFound, Unprocessable
+from okada.kernel.errors import Conflict, NotFound, RateLimited, Unprocessable
 
 
 class OperatorNotSupported(Unprocessable):
@@ -33,6 +33,24 @@ class RemittanceExceedsCash(Conflict):
     """A rider cannot remit more cash than they hold (409)."""
 
     code = "remittance_exceeds_cash"
+
+
+class DiscrepancyReasonRequired(Unprocessable):
+    """Counted cash differs from the cash expected: say why (422)."""
+
+    code = "discrepancy_reason_required"
+
+
+class PaymentNotSwitchable(Conflict):
+    """Only a cash payment not yet collected can switch to mobile money (409)."""
+
+    code = "payment_not_switchable"
+
+
+class PayerRateLimited(RateLimited):
+    """Too many payment prompts sent to this number lately (429)."""
+
+    code = "payer_rate_limited"
 
 
 class PaymentNotFound(NotFound):

@@ -14,7 +14,7 @@ from okada.kernel.authz import Principal, Role, require_role
 from okada.kernel.errors import OkadaError
 from okada.services.payments.application.model import PaymentRecord, PayoutRecord
 from okada.services.payments.application.payments import PaymentService, PayoutItem
-from okada.services.payments.domain.attempts import Provider
+from okada.services.payments.domain.attempts import Attempt, Provider
 from okada.services.payments.domain.errors import PaymentNotFound
 from okada.services.payments.domain.methods import mask
 from okada.services.payments.entrypoints.schemas import (
@@ -22,6 +22,8 @@ from okada.services.payments.entrypoints.schemas import (
     BalancesRead,
     CallbackAck,
     CashRead,
+    DiscrepanciesRead,
+    DiscrepancyRead,
     MethodRead,
     MethodResolve,
     OrderPaymentRead,
@@ -30,6 +32,8 @@ from okada.services.payments.entrypoints.schemas import (
     PayoutRead,
     RefundRead,
     RemittanceCreate,
+    SwitchCreate,
+    SwitchRead,
 )
 
 MAX_CALLBACK_BYTES = 65_536
@@ -57,6 +61,13 @@ async def read_callback_body(request: Request) -> None:
         raise OkadaError("invalid_request") from None
     if not isinstance(body, dict):
         raise OkadaError("invalid_request")
+
+
+def attempt_read(a: Attempt) -> AttemptRead:
+    """Public view of an attempt (number masked)."""
+    return AttemptRead(id=a.id, provider=a.provider.value, status=a.status.value,
+                       amount_xaf=a.amount_xaf, payer_phone_masked=mask(a.payer_phone),
+                       reason=a.reason, created_at=a.created_at, expires_at=a.expires_at)
 
 
 def batch_read(batch_id: str, items: list[PayoutRecord]) -> PayoutBatchRead:
@@ -128,6 +139,25 @@ def make_router(service: PaymentService) -> APIRouter:
                      for r in refunds],
         )
 
+    @router.post("/v1/payments/orders/{order_id}/switch", status_code=202,
+                 response_model=SwitchRead,
+                 responses=problem_responses(400, 401, 404, 409, 422, 429))
+    async def switch(order_id: uuid.UUID, body: SwitchCreate,
+                     principal: CurrentPrincipal) -> SwitchRead:
+        """Pay a cash order by mobile money at the door (its customer or its rider).
+
+        Needs an ``Idempotency-Key``. The prompt goes to the payer's phone; the payment stays
+        ``cash_due`` until the provider confirms (then ``PaymentCaptured``: no cash to
+        collect). 409 once the cash is collected or the order is not cash; 404 for others.
+        """
+
+        def may(record: PaymentRecord) -> bool:
+            return (principal.user_id in (record.customer_id, record.rider_id)
+                    or principal.is_staff)
+
+        attempt = await service.switch_to_mobile_money(order_id, body.method, body.phone, may)
+        return SwitchRead(order_id=order_id, attempt=attempt_read(attempt))
+
     @router.post("/v1/payments/methods/resolve", response_model=MethodRead,
                  responses=problem_responses(400, 401, 403, 422))
     async def resolve_method(body: MethodResolve, principal: CurrentPrincipal) -> MethodRead:
@@ -170,8 +200,21 @@ def make_router(service: PaymentService) -> APIRouter:
         """
         caller = require_role(principal, Role.OPERATIONS)
         state = await service.remit_cash(rider_id, body.amount_xaf, actor_id=caller.user_id,
-                                         note=body.note)
+                                         note=body.note, counted=body.counted_xaf,
+                                         reason=body.discrepancy_reason, booking=body.booking)
         return cash_read(state)
+
+    @router.get("/v1/admin/payments/cash-discrepancies", response_model=DiscrepanciesRead,
+                responses=problem_responses(401, 403, 422))
+    async def discrepancies(principal: CurrentPrincipal,
+                            rider_id: uuid.UUID | None = None) -> DiscrepanciesRead:
+        """Remittances whose counted cash differed from the cash expected (operations)."""
+        require_role(principal, Role.OPERATIONS)
+        found = await service.cash_discrepancies(rider_id)
+        return DiscrepanciesRead(items=[DiscrepancyRead(
+            id=d.id, rider_id=d.rider_id, expected_xaf=d.expected_xaf,
+            counted_xaf=d.counted_xaf, discrepancy_xaf=d.discrepancy_xaf, booking=d.booking,
+            reason=d.reason, actor_id=d.actor_id, created_at=d.created_at) for d in found])
 
     @router.post("/v1/admin/payments/payout-batches", status_code=201,
                  response_model=PayoutBatchRead,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from okada.contracts.base import IntegrationEvent
-from okada.contracts.delivery.v1 import DeliveryCompleted
+from okada.contracts.delivery.v1 import DeliveryCompleted, RiderAssigned
 from okada.contracts.identity.v1 import UserDisabled, UserRegistered, UserUpdated
 from okada.contracts.orders.v1 import (
     OrderAccepted,
@@ -32,7 +32,7 @@ HANDLED: dict[str, type[IntegrationEvent]] = {
     for cls in (
         OrderPlaced, OrderConfirmed, OrderAccepted, OrderPreparing, OrderReady, OrderPickedUp,
         OrderDelivered, OrderCancelled, OrderExpired, OrderDeliveryFailed, OrderAmended,
-        UserRegistered, UserUpdated, UserDisabled, DeliveryCompleted,
+        UserRegistered, UserUpdated, UserDisabled, DeliveryCompleted, RiderAssigned,
     )
 }
 

@@ -29,11 +29,51 @@ class MethodRead(BaseModel):
     payer_phone_masked: str | None
 
 
+class SwitchCreate(_In):
+    """Pay a cash order by mobile money at the door."""
+
+    method: Literal["mtn_momo", "orange_money"]
+    phone: Annotated[str | None, Field(max_length=20)] = None
+
+
+class SwitchRead(BaseModel):
+    """The collection started for the switch (the payment stays cash until it succeeds)."""
+
+    order_id: uuid.UUID
+    attempt: AttemptRead
+
+
 class RemittanceCreate(_In):
     """Cash a rider hands over to operations."""
 
     amount_xaf: Annotated[int, Field(strict=True, ge=1, le=10_000_000)]
+    """The cash expected: it leaves the rider's cash in hand."""
     note: Annotated[str | None, Field(max_length=500)] = None
+    counted_xaf: Annotated[int | None, Field(strict=True, ge=0, le=10_000_000)] = None
+    """What operations counted, when it differs from ``amount_xaf``."""
+    discrepancy_reason: Annotated[str | None, Field(max_length=200)] = None
+    booking: Literal["rider_receivable", "write_off"] = "rider_receivable"
+    """How a shortfall is booked: owed by the rider, or written off."""
+
+
+class DiscrepancyRead(BaseModel):
+    """A remittance whose counted cash differed from the cash expected."""
+
+    id: uuid.UUID
+    rider_id: uuid.UUID
+    expected_xaf: int
+    counted_xaf: int
+    discrepancy_xaf: int
+    booking: str
+    reason: str
+    actor_id: uuid.UUID | None
+    created_at: dt.datetime
+
+
+class DiscrepanciesRead(BaseModel):
+    """Remittance discrepancies, newest first."""
+
+    items: list[DiscrepancyRead]
 
 
 class CashRead(BaseModel):
