@@ -209,6 +209,13 @@ def cmd_projections(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Tell the three demo journeys against a running platform (its public API only)."""
+    from okada.cli.demo import main as demo_main
+
+    return demo_main(args.base_url, args.lang)
+
+
 def cmd_check_arch(_args: argparse.Namespace) -> int:
     """Run import-linter on the architecture contracts."""
     return subprocess.call(["lint-imports"])  # noqa: S607 - installed in the venv
@@ -238,6 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     rebuild = projections_sub.add_parser("rebuild", help="rebuild a service's read models")
     rebuild.add_argument("service", choices=sorted(SERVICES))
     rebuild.set_defaults(func=cmd_projections)
+    demo = sub.add_parser("demo", help="run the three demo journeys against a platform")
+    demo.add_argument("--base-url", default="http://127.0.0.1:8000")
+    demo.add_argument("--lang", choices=["fr", "en"], default="fr")
+    demo.set_defaults(func=cmd_demo)
     arch = sub.add_parser("check-arch", help="check import boundaries")
     arch.set_defaults(func=cmd_check_arch)
     args = parser.parse_args(argv)
