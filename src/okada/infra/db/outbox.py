@@ -42,6 +42,7 @@ class OutboxRelay:
         clock: Clock | None = None,
         batch_size: int = 200,
         poll_interval: float = 1.0,
+        min_pass_interval: float = 0.04,
     ) -> None:
         self.service = service
         self._engine = engine
@@ -50,6 +51,7 @@ class OutboxRelay:
         self._clock = clock or SystemClock()
         self._batch_size = batch_size
         self._poll_interval = poll_interval
+        self._min_pass_interval = min_pass_interval
         self._wakeup = asyncio.Event()
         self._skip_locked = engine.dialect.name == "postgresql"
         self._backlog_reported_at = 0.0
@@ -59,8 +61,20 @@ class OutboxRelay:
         self._wakeup.set()
 
     async def run(self) -> None:
-        """Publish forever; stops when cancelled."""
+        """Publish forever; stops when cancelled.
+
+        Passes start at most every ``min_pass_interval`` seconds: a commit on a quiet service
+        is published at once, while under load the commits of that interval go out in one
+        pass (one claim query, pipelined confirms, one update) instead of one pass each. The
+        price is at most that interval of extra event latency, only when busy.
+        """
+        loop = asyncio.get_running_loop()
+        last_pass = float("-inf")
         while True:
+            pause = self._min_pass_interval - (loop.time() - last_pass)
+            if pause > 0:
+                await asyncio.sleep(pause)  # batching pace, not a business wait
+            last_pass = loop.time()
             # Clear before fetching, not after: a commit that lands while a batch is being
             # published must still wake the next fetch instead of waiting for the poll.
             self._wakeup.clear()

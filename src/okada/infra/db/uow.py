@@ -5,17 +5,32 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from sqlalchemy import Table, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from okada.contracts.base import IntegrationEvent
 from okada.infra.observability.context import current_correlation, message_context
 from okada.kernel.clock import Clock, SystemClock
 from okada.kernel.messages import Envelope
+
+_AUTOCOMMIT: dict[int, AsyncEngine] = {}
+"""Autocommit views of engines (they share the engine's pool), by engine id."""
+
+
+def _autocommit(engine: AsyncEngine) -> AsyncEngine:
+    found = _AUTOCOMMIT.get(id(engine))
+    if found is None or found.sync_engine.pool is not engine.sync_engine.pool:
+        found = engine.execution_options(isolation_level="AUTOCOMMIT")
+        _AUTOCOMMIT[id(engine)] = found
+    return found
+
+
+_CLAIMS: dict[tuple[str, int], Any] = {}
+"""Inbox claim statements per (dialect, inbox table)."""
 
 
 class SqlUnitOfWork:
@@ -47,6 +62,7 @@ class SqlUnitOfWork:
         self._flushed = 0
         self._aggregate_ids: dict[uuid.UUID, str] = {}
         self.causation_id: str | None = None
+        self._read_only = False
 
     @property
     def session(self) -> AsyncSession:
@@ -55,8 +71,24 @@ class SqlUnitOfWork:
             raise RuntimeError("unit of work used outside 'async with'")
         return self._session
 
+    def read_only(self) -> Self:
+        """Use this unit of work for reads only (call before ``async with``).
+
+        On PostgreSQL the session then runs in autocommit: each read sees the latest
+        committed data (as under READ COMMITTED, the default) and the BEGIN and ROLLBACK
+        round trips are spared. ``commit`` and ``publish`` refuse; a write statement would
+        be committed on its own, so read-only units of work must not write. SQLite keeps its
+        normal transaction.
+        """
+        self._read_only = True
+        return self
+
     async def __aenter__(self) -> Self:
-        self._session = self._sessions()
+        bind = self._sessions.kw.get("bind")
+        if self._read_only and bind is not None and bind.dialect.name == "postgresql":
+            self._session = self._sessions(bind=_autocommit(bind))
+        else:
+            self._session = self._sessions()
         self._events = []
         self._flushed = 0
         return self
@@ -74,6 +106,8 @@ class SqlUnitOfWork:
 
     def publish(self, event: IntegrationEvent, *, aggregate_id: str | None = None) -> Envelope:
         """Queue an integration event for the outbox of this transaction."""
+        if self._read_only:
+            raise RuntimeError("read-only unit of work: nothing may be published")
         correlation_id, traceparent = current_correlation()
         envelope = Envelope(
             schema=event.schema_name,
@@ -97,19 +131,21 @@ class SqlUnitOfWork:
         inbox = self._tables["inbox"]
         # One statement instead of select + savepoint + insert: ON CONFLICT DO NOTHING exists
         # on both dialects, and on PostgreSQL a concurrent claim of the same id waits for the
-        # other transaction and then inserts nothing.
+        # other transaction and then inserts nothing. Built once per dialect and executed
+        # with parameters (one claim per consumed message: a hot path).
         dialect = self.session.get_bind().dialect.name
-        insert_into = pg_insert if dialect == "postgresql" else sqlite_insert
-        result = await self.session.execute(
-            insert_into(inbox)
-            .values(
-                consumer=consumer,
-                message_id=envelope.message_id,
-                schema=envelope.schema,
-                processed_at=self.clock.now(),
-            )
-            .on_conflict_do_nothing(index_elements=["consumer", "message_id"])
-        )
+        statement = _CLAIMS.get((dialect, id(inbox)))
+        if statement is None:
+            insert_into = pg_insert if dialect == "postgresql" else sqlite_insert
+            statement = insert_into(inbox).on_conflict_do_nothing(
+                index_elements=["consumer", "message_id"])
+            _CLAIMS[(dialect, id(inbox))] = statement
+        result = await self.session.execute(statement, {
+            "consumer": consumer,
+            "message_id": envelope.message_id,
+            "schema": envelope.schema,
+            "processed_at": self.clock.now(),
+        })
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return False
         self.causation_id = str(envelope.message_id)
@@ -145,6 +181,8 @@ class SqlUnitOfWork:
 
     async def commit(self) -> None:
         """Write queued events to the outbox and commit everything atomically."""
+        if self._read_only:
+            raise RuntimeError("read-only unit of work: nothing to commit")
         await self.flush_events()
         await self.session.commit()
         had_events, self._flushed = self._flushed > 0, 0

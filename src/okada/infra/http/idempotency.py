@@ -42,6 +42,7 @@ import datetime as dt
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,7 +51,7 @@ import structlog
 from sqlalchemy import Table, and_, delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -129,10 +130,21 @@ class IdempotencyStore:
         lock_seconds: float = DEFAULT_LOCK_SECONDS,
     ) -> None:
         self.engine = engine
+        # Claim and complete are single statements: on PostgreSQL run them in autocommit,
+        # which spares the BEGIN and COMMIT round trips (a lone statement is atomic on its
+        # own). Multi-statement paths (a conflicting claim: read, then delete or take over)
+        # keep a transaction. SQLite keeps its explicit BEGIN IMMEDIATE (engine settings).
+        self._autocommit = engine.dialect.name == "postgresql"
+        self._single = (engine.execution_options(isolation_level="AUTOCOMMIT")
+                        if self._autocommit else engine)
         self.table = table
         self.clock: Clock = clock or SystemClock()
         self.retention = dt.timedelta(hours=retention_hours)
         self.lock_timeout = dt.timedelta(seconds=lock_seconds)
+
+    def _one_statement(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection for one statement: autocommit on PostgreSQL, a transaction on SQLite."""
+        return self._single.connect() if self._autocommit else self.engine.begin()
 
     def _row(self, scope: str, key: str) -> ColumnElement[bool]:
         return and_(self.table.c.scope == scope, self.table.c.key == key)
@@ -148,7 +160,7 @@ class IdempotencyStore:
         for _ in range(_CLAIM_ATTEMPTS):
             now = self.clock.now()
             try:
-                async with self.engine.begin() as conn:
+                async with self._one_statement() as conn:
                     await conn.execute(
                         insert(t).values(
                             scope=scope,
@@ -206,7 +218,7 @@ class IdempotencyStore:
         headers = [
             [name.decode("latin-1"), value.decode("latin-1")] for name, value in response.headers
         ]
-        async with self.engine.begin() as conn:
+        async with self._one_statement() as conn:
             result = await conn.execute(
                 update(self.table)
                 .where(

@@ -41,10 +41,13 @@ async def build(ctx: HostContext) -> ServiceRuntime:
         max_ttl_seconds=settings.reservation_max_ttl_seconds,
         max_hold_seconds=settings.reservation_max_hold_seconds,
     )
-    reservations = ReservationService(uow_factory=uow_factory, clock=ctx.clock, policy=policy)
+    quiet_levels = settings.stock_level_events == "availability"
+    reservations = ReservationService(uow_factory=uow_factory, clock=ctx.clock, policy=policy,
+                                      quiet_levels=quiet_levels)
     stock = StockService(uow_factory=uow_factory, clock=ctx.clock)
     sweeper = ExpirySweeper(
-        uow_factory=uow_factory, clock=ctx.clock, batch_size=settings.sweep_batch_size
+        uow_factory=uow_factory, clock=ctx.clock, batch_size=settings.sweep_batch_size,
+        quiet_levels=quiet_levels,
     )
     idempotency = IdempotencyOptions(store.engine, store.tables["idempotency_keys"], ctx.clock)
     app = create_service_app(

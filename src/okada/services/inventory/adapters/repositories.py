@@ -15,7 +15,19 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Executable, and_, false, func, insert, or_, select, true, update
+from sqlalchemy import (
+    Executable,
+    Integer,
+    and_,
+    bindparam,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.engine import Result
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,9 +62,10 @@ def is_transient(exc: DBAPIError) -> bool:
     return code in TRANSIENT_SQLSTATES
 
 
-async def _execute(session: AsyncSession, statement: Executable) -> Result[Any]:
+async def _execute(session: AsyncSession, statement: Executable,
+                   params: dict[str, Any] | None = None) -> Result[Any]:
     try:
-        return await session.execute(statement)
+        return await session.execute(statement, params)
     except DBAPIError as exc:
         if is_transient(exc):
             raise TransientConflict() from exc
@@ -74,6 +87,27 @@ def _item(row: Any) -> StockItem:
 
 def _rowcount(result: Result[Any]) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# The hold of one line, built once and executed with parameters (three per checkout): the
+# guard (StockItem.can_reserve) and the write in one statement.
+_QUANTITY = bindparam("qty", type_=Integer)
+_RESERVE_LINE = (
+    update(stock_items)
+    .where(
+        stock_items.c.store_id == bindparam("sid"),
+        stock_items.c.product_id == bindparam("pid"),
+        stock_items.c.on_hand - stock_items.c.reserved >= _QUANTITY,
+        stock_items.c.listed.is_(true()),
+        stock_items.c.removed.is_(false()),
+    )
+    .values(
+        reserved=stock_items.c.reserved + _QUANTITY,
+        version=stock_items.c.version + 1,
+        updated_at=bindparam("now"),
+    )
+    .returning(*stock_items.c)
+)
 
 
 class SqlaStockRepository(StockRepository):
@@ -123,16 +157,10 @@ class SqlaStockRepository(StockRepository):
     async def reserve(
         self, store_id: uuid.UUID, product_id: uuid.UUID, quantity: int
     ) -> StockItem | None:
-        # The guard (StockItem.can_reserve) and the write in one statement.
-        return await self._change(
-            [
-                *self._key(store_id, product_id),
-                stock_items.c.on_hand - stock_items.c.reserved >= quantity,
-                stock_items.c.listed.is_(true()),
-                stock_items.c.removed.is_(false()),
-            ],
-            {"reserved": stock_items.c.reserved + quantity},
-        )
+        row = (await _execute(self._s, _RESERVE_LINE, {
+            "sid": store_id, "pid": product_id, "qty": quantity, "now": self._clock.now(),
+        })).first()
+        return None if row is None else _item(row)
 
     async def unreserve(
         self, store_id: uuid.UUID, product_id: uuid.UUID, quantity: int
@@ -281,16 +309,17 @@ class SqlaReservationRepository(ReservationRepository):
         try:
             await _execute(
                 self._s,
-                insert(reservations).values(
-                    order_id=reservation.order_id,
-                    store_id=reservation.store_id,
-                    status=reservation.status.value,
-                    created_at=reservation.created_at,
-                    expires_at=reservation.expires_at,
-                    updated_at=reservation.updated_at,
-                    version=reservation.version,
-                    release_reason=reservation.release_reason,
-                ),
+                insert(reservations),
+                {
+                    "order_id": reservation.order_id,
+                    "store_id": reservation.store_id,
+                    "status": reservation.status.value,
+                    "created_at": reservation.created_at,
+                    "expires_at": reservation.expires_at,
+                    "updated_at": reservation.updated_at,
+                    "version": reservation.version,
+                    "release_reason": reservation.release_reason,
+                },
             )
         except IntegrityError as exc:
             raise ReservationExists() from exc

@@ -42,13 +42,38 @@ def reservation_state(reservation: domain.Reservation) -> ReservationState:
     )
 
 
+def availability_band_changed(before_available: int, after: StockItem) -> bool:
+    """Whether a change moved what consumers show of an item.
+
+    Consumers of ``StockLevelChanged`` (catalog and sync: ``in_stock``; the gateway's cache of
+    store pages) only show whether an item is available and whether it is low: a change
+    matters to them when ``available`` crossed zero (in stock <-> out of stock) or the item's
+    low-stock threshold, in either direction.
+    """
+    before, now, threshold = before_available, after.available, after.low_stock_threshold
+    return (before > 0) != (now > 0) or (before <= threshold) != (now <= threshold)
+
+
 def publish_level_change(
-    uow: InventoryUnitOfWork, item: StockItem, *, reason: str, before_available: int
+    uow: InventoryUnitOfWork,
+    item: StockItem,
+    *,
+    reason: str,
+    before_available: int,
+    quiet: bool = False,
 ) -> None:
     """Publish ``StockLevelChanged`` for ``item`` and ``LowStock`` when it crossed its threshold.
 
     The entity id is the catalog's offer id of (store, product), the version the item's own.
+
+    With ``quiet`` (order flow: reservations, confirmations, releases, expiries) the level is
+    published only when :func:`availability_band_changed`: a busy item then costs no event
+    per order line, consumers (which keep the newest version and ignore older ones) still see
+    every change of availability, and the version jumps over the unpublished changes. Stock
+    adjustments (receipts, counts, damage, returns) always publish.
     """
+    if quiet and not availability_band_changed(before_available, item):
+        return
     entity = offer_id(item.store_id, item.product_id)
     state = stock_state(item)
     uow.publish(StockLevelChanged(entity_id=entity, version=item.version, state=state,

@@ -66,11 +66,21 @@ class ReservationService:
     """Use cases on reservations (called by the orders service and operations staff)."""
 
     def __init__(
-        self, *, uow_factory: UowFactory, clock: Clock, policy: ReservationPolicy
+        self,
+        *,
+        uow_factory: UowFactory,
+        clock: Clock,
+        policy: ReservationPolicy,
+        quiet_levels: bool = False,
     ) -> None:
+        """``quiet_levels``: publish ``StockLevelChanged`` for order-flow changes (hold,
+        confirm, release, expiry) only when availability crossed zero or the low-stock
+        threshold (see :func:`publish_level_change`); the service runs with it on by default
+        (``INVENTORY_STOCK_LEVEL_EVENTS=availability``)."""
         self._uow = uow_factory
         self._clock = clock
         self.policy = policy
+        self.quiet_levels = quiet_levels
 
     async def get(self, order_id: uuid.UUID) -> Reservation:
         """The reservation of an order.
@@ -99,7 +109,9 @@ class ReservationService:
               reservation; other lines are 409 ``reservation_mismatch``. A reservation that
               ended (released, expired) is not held again under the same order id.
             - Publishes ``StockReserved`` and, per touched item, ``StockLevelChanged``
-              (plus ``LowStock`` when it crossed its threshold), all through the outbox.
+              (plus ``LowStock`` when it crossed its threshold), all through the outbox;
+              with ``quiet_levels`` an item's level only when its availability crossed zero
+              or its low-stock threshold.
             - A deadlock or serialization failure reruns the transaction (up to 3 times).
         """
         lines = basket(command.lines)
@@ -148,7 +160,11 @@ class ReservationService:
             held.append((line, after))
         for line, item in held:
             publish_level_change(
-                uow, item, reason="reservation", before_available=item.available + line.quantity
+                uow,
+                item,
+                reason="reservation",
+                before_available=item.available + line.quantity,
+                quiet=self.quiet_levels,
             )
         publish_reservation_events(uow, reservation)
         await uow.commit()
@@ -216,7 +232,7 @@ class ReservationService:
             reservation = await _load(uow, order_id)
             now = self._clock.now()
             if reservation.is_due(now):
-                await expire_held(uow, reservation, now)
+                await expire_held(uow, reservation, now, quiet=self.quiet_levels)
                 await uow.commit()
                 raise ReservationExpired()
             if not reservation.confirm(now):
@@ -227,7 +243,8 @@ class ReservationService:
                 return await self._lost_race(uow, order_id)
             for line in reservation.lines:
                 item = await uow.stock.ship(reservation.store_id, line.product_id, line.quantity)
-                publish_level_change(uow, item, reason="confirm", before_available=item.available)
+                publish_level_change(uow, item, reason="confirm", before_available=item.available,
+                                     quiet=self.quiet_levels)
             publish_reservation_events(uow, reservation)
             await uow.commit()
             return reservation
@@ -256,7 +273,7 @@ class ReservationService:
                     raise TransientConflict()  # the guard missed without a change: run again
                 current.release(now, reason)  # raises if it was confirmed meanwhile
                 return current
-            await _unreserve_lines(uow, reservation, reason="release")
+            await _unreserve_lines(uow, reservation, reason="release", quiet=self.quiet_levels)
             publish_reservation_events(uow, reservation)
             await uow.commit()
             return reservation
@@ -306,10 +323,12 @@ class ExpirySweeper:
     one wins each reservation and only the winner returns the stock.
     """
 
-    def __init__(self, *, uow_factory: UowFactory, clock: Clock, batch_size: int = 200) -> None:
+    def __init__(self, *, uow_factory: UowFactory, clock: Clock, batch_size: int = 200,
+                 quiet_levels: bool = False) -> None:
         self._uow = uow_factory
         self._clock = clock
         self.batch_size = batch_size
+        self.quiet_levels = quiet_levels
 
     async def sweep_once(self) -> int:
         """Expire every reservation due now (up to one batch); return how many this call won."""
@@ -327,33 +346,44 @@ class ExpirySweeper:
             reservation = await uow.reservations.get(order_id)
             if reservation is None:
                 return False
-            won = await expire_held(uow, reservation, self._clock.now())
+            won = await expire_held(uow, reservation, self._clock.now(),
+                                    quiet=self.quiet_levels)
             if won:
                 await uow.commit()
             return won
 
 
 async def expire_held(
-    uow: InventoryUnitOfWork, reservation: Reservation, now: dt.datetime
+    uow: InventoryUnitOfWork, reservation: Reservation, now: dt.datetime, *, quiet: bool = False
 ) -> bool:
-    """Expire a due held reservation in ``uow``; True only for the transaction that won."""
+    """Expire a due held reservation in ``uow``; True only for the transaction that won.
+
+    ``quiet``: stock levels published only on an availability change (see
+    :func:`publish_level_change`).
+    """
     if not reservation.expire(now):
         return False
     if not await uow.reservations.save_transition(
         reservation, from_status=ReservationStatus.HELD, due_by=now
     ):
         return False
-    await _unreserve_lines(uow, reservation, reason="expiry")
+    await _unreserve_lines(uow, reservation, reason="expiry", quiet=quiet)
     publish_reservation_events(uow, reservation)
     return True
 
 
 async def _unreserve_lines(
-    uow: InventoryUnitOfWork, reservation: Reservation, *, reason: str
+    uow: InventoryUnitOfWork, reservation: Reservation, *, reason: str, quiet: bool = False
 ) -> None:
     for line in reservation.lines:  # the same fixed lock order as the hold
         item = await uow.stock.unreserve(reservation.store_id, line.product_id, line.quantity)
-        publish_level_change(uow, item, reason=reason, before_available=item.available)
+        if quiet:
+            # Units came back: availability before was this much lower (the low-stock alert
+            # only fires downwards, so it is unaffected).
+            publish_level_change(uow, item, reason=reason,
+                                 before_available=item.available - line.quantity, quiet=True)
+        else:
+            publish_level_change(uow, item, reason=reason, before_available=item.available)
 
 
 async def _load(uow: InventoryUnitOfWork, order_id: uuid.UUID) -> Reservation:

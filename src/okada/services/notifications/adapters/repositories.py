@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Result
@@ -54,6 +54,32 @@ def _insert(session: AsyncSession) -> Any:
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
+_INSERT_IGNORING: dict[tuple[str, str], Any] = {}
+
+
+def _insert_ignoring(session: AsyncSession, table: Table, keys: Sequence[str]) -> Any:
+    """``INSERT … ON CONFLICT (keys) DO NOTHING`` built once per dialect and table.
+
+    Executed with a parameter dict, which spares building and cache-keying a new statement
+    with ``.values(...)`` on every call (a hot path: one per consumed event).
+    """
+    dialect = session.get_bind().dialect.name
+    statement = _INSERT_IGNORING.get((dialect, table.name))
+    if statement is None:
+        factory = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = factory(table).on_conflict_do_nothing(index_elements=list(keys))
+        _INSERT_IGNORING[(dialect, table.name)] = statement
+    return statement
+
+
+_RECIPIENT_WITH_STORES = (
+    select(recipients, store_staff.c.store_id)
+    .select_from(recipients.outerjoin(store_staff, store_staff.c.user_id == recipients.c.user_id))
+    .where(recipients.c.user_id == bindparam("user_id"))
+    .order_by(store_staff.c.store_id)
+)
+
+
 class SqlaRecipientRepository(RecipientRepository):
     """Users as identity describes them, plus the store → staff index."""
 
@@ -61,23 +87,22 @@ class SqlaRecipientRepository(RecipientRepository):
         self._s = session
 
     async def get(self, user_id: uuid.UUID) -> Recipient | None:
-        row = (
-            await self._s.execute(select(recipients).where(recipients.c.user_id == user_id))
-        ).first()
-        if row is None:
-            return None
-        stores = (
+        # One round trip: the user's row once per store they staff (or once, store NULL).
+        rows = (
             await self._s.execute(
-                select(store_staff.c.store_id).where(store_staff.c.user_id == user_id)
+                _RECIPIENT_WITH_STORES, {"user_id": user_id}
             )
-        ).scalars()
+        ).all()
+        if not rows:
+            return None
+        row = rows[0]
         return Recipient(
             user_id=row.user_id,
             version=row.version,
             language=row.language,
             phone=row.phone,
             roles=tuple(row.roles or ()),
-            store_ids=tuple(stores),
+            store_ids=tuple(r.store_id for r in rows if r.store_id is not None),
             disabled=row.disabled,
         )
 
@@ -232,9 +257,8 @@ class SqlaMessageRepository(MessageRepository):
 
     async def add(self, message: Message) -> bool:
         result = await self._s.execute(
-            _insert(self._s)(messages)
-            .values(**_message_values(message))
-            .on_conflict_do_nothing(index_elements=["event_key", "recipient_key", "channel"])
+            _insert_ignoring(self._s, messages, ["event_key", "recipient_key", "channel"]),
+            _message_values(message),
         )
         return _rowcount(result) == 1
 
@@ -404,20 +428,19 @@ class SqlaInboxRepository(InboxRepository):
 
     async def add(self, item: InboxItem) -> bool:
         result = await self._s.execute(
-            _insert(self._s)(inbox_items)
-            .values(
-                id=item.id,
-                user_id=item.user_id,
-                event_key=item.event_key,
-                kind=item.kind,
-                title=item.title,
-                body=item.body,
-                order_id=item.order_id,
-                read=item.read,
-                sent_at=item.sent_at,
-                version=item.version,
-            )
-            .on_conflict_do_nothing(index_elements=["event_key", "user_id"])
+            _insert_ignoring(self._s, inbox_items, ["event_key", "user_id"]),
+            {
+                "id": item.id,
+                "user_id": item.user_id,
+                "event_key": item.event_key,
+                "kind": item.kind,
+                "title": item.title,
+                "body": item.body,
+                "order_id": item.order_id,
+                "read": item.read,
+                "sent_at": item.sent_at,
+                "version": item.version,
+            },
         )
         return _rowcount(result) == 1
 

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -56,6 +56,49 @@ def _insert(session: AsyncSession) -> Any:
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
+# Statements of the checkout path, built once and executed with parameters: building a
+# statement (and its cache key) per call costs more Python CPU than compiling it, which the
+# compiled cache already spares.
+_EVENTS_AFTER_SNAPSHOT = (
+    select(order_events)
+    .where(order_events.c.stream_id == bindparam("sid"),
+           order_events.c.version > func.coalesce(
+               select(order_snapshots.c.version)
+               .where(order_snapshots.c.stream_id == bindparam("sid"))
+               .scalar_subquery(), 0))
+    .order_by(order_events.c.version)
+)
+_STORE_DATA = select(local_stores.c.data).where(local_stores.c.store_id == bindparam("sid"))
+_OFFERS = (
+    select(local_offers.c.product_id, local_offers.c.price_xaf, local_offers.c.listed,
+           local_products.c.product_id.label("known"), local_products.c.deleted,
+           local_products.c.name, local_products.c.unit)
+    .select_from(local_offers.outerjoin(
+        local_products, local_products.c.product_id == local_offers.c.product_id))
+    .where(local_offers.c.store_id == bindparam("sid"),
+           local_offers.c.product_id.in_(bindparam("pids", expanding=True)))
+)
+_USER_LANGUAGE = select(local_users.c.language).where(local_users.c.user_id == bindparam("uid"))
+_TRACK_MOVE = (
+    update(projection_tracking)
+    .where(projection_tracking.c.projection == bindparam("p"),
+           projection_tracking.c.stream_id == bindparam("sid"),
+           projection_tracking.c.version == bindparam("expected"))
+    .values(version=bindparam("v"))
+)
+_TRACK_START: dict[str, Any] = {}
+
+
+def _track_start(session: AsyncSession) -> Any:
+    dialect = session.get_bind().dialect.name
+    statement = _TRACK_START.get(dialect)
+    if statement is None:
+        statement = _insert(session)(projection_tracking).on_conflict_do_nothing(
+            index_elements=["projection", "stream_id"])
+        _TRACK_START[dialect] = statement
+    return statement
+
+
 def _event(row: Any) -> DomainEvent:
     return DomainEvent(type=row.type, data=dict(row.data), actor_id=row.actor_id,
                        actor_role=row.actor_role, reason=row.reason, at=row.recorded_at,
@@ -70,7 +113,18 @@ class OrderViewProjector:
 
     async def apply(self, event: DomainEvent, order: Order) -> bool:
         """Apply one event (``order`` is the state after it) once; False if already applied."""
-        if not await _track(self._s, VIEW_PROJECTION, order.id, event.version):
+        return await self.apply_appended(event.version, event.version, order)
+
+    async def apply_appended(self, first: int, last: int, order: Order) -> bool:
+        """Apply the events ``first..last`` of one append at once (``order``: the state after).
+
+        The row only ever holds the state after the newest applied event, so one append of
+        several events (checkout appends ``OrderPlaced`` and ``OrderConfirmed`` together)
+        costs one tracking statement and one row write instead of one pair per event. The
+        tracking row moves from ``first - 1`` straight to ``last``; False if it was not at
+        ``first - 1`` (already applied).
+        """
+        if not await _track(self._s, VIEW_PROJECTION, order.id, last, first=first):
             return False
         state = order_state(order)
         values = {
@@ -84,11 +138,11 @@ class OrderViewProjector:
             "total_xaf": order.total_xaf,
             "placed_at": order.placed_at,
             "updated_at": order.updated_at,
-            "version": event.version,
+            "version": last,
             "state": public_view(order, state),
         }
-        if event.version == 1:
-            await self._s.execute(insert(orders_view).values(order_id=order.id, **values))
+        if first == 1:
+            await self._s.execute(insert(orders_view), {"order_id": order.id, **values})
         else:
             await self._s.execute(
                 update(orders_view).where(orders_view.c.order_id == order.id).values(**values))
@@ -96,20 +150,18 @@ class OrderViewProjector:
 
 
 async def _track(session: AsyncSession, projection: str, stream_id: uuid.UUID,
-                 version: int) -> bool:
-    """Advance the projection's position on the stream to ``version`` if it is the next one."""
-    if version == 1:
-        result = await session.execute(
-            _insert(session)(projection_tracking)
-            .values(projection=projection, stream_id=stream_id, version=1)
-            .on_conflict_do_nothing(index_elements=["projection", "stream_id"]))
+                 version: int, *, first: int | None = None) -> bool:
+    """Advance the projection's position on the stream from ``first - 1`` to ``version``.
+
+    ``first`` defaults to ``version`` (one event); False if the position was elsewhere.
+    """
+    start = version if first is None else first
+    if start == 1:
+        result = await session.execute(_track_start(session), {
+            "projection": projection, "stream_id": stream_id, "version": version})
     else:
-        result = await session.execute(
-            update(projection_tracking)
-            .where(projection_tracking.c.projection == projection,
-                   projection_tracking.c.stream_id == stream_id,
-                   projection_tracking.c.version == version - 1)
-            .values(version=version))
+        result = await session.execute(_TRACK_MOVE, {
+            "p": projection, "sid": stream_id, "expected": start - 1, "v": version})
     return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
 
 
@@ -124,16 +176,7 @@ class SqlEventStore:
         s = self._uow.session
         # One round trip for the usual case (no snapshot yet, e.g. checkout's existence
         # check): the events after the snapshot's version, if any, else all of them.
-        after_snapshot = (
-            select(order_snapshots.c.version)
-            .where(order_snapshots.c.stream_id == order_id)
-            .scalar_subquery()
-        )
-        rows = (await s.execute(
-            select(order_events)
-            .where(order_events.c.stream_id == order_id,
-                   order_events.c.version > func.coalesce(after_snapshot, 0))
-            .order_by(order_events.c.version))).all()
+        rows = (await s.execute(_EVENTS_AFTER_SNAPSHOT, {"sid": order_id})).all()
         snapshot: dict[str, Any] | None = None
         if not rows or rows[0].version > 1:
             snap = (await s.execute(
@@ -168,9 +211,10 @@ class SqlEventStore:
         first, last = pending[0][0].version, pending[-1][0].version
         if last // self._every > (first - 1) // self._every:
             await self._snapshot(order)
-        projector = OrderViewProjector(s)
+        # The append owns versions first..last (the insert above would have failed
+        # otherwise), so the view takes the final state in one step.
+        await OrderViewProjector(s).apply_appended(first, last, pending[-1][1])
         for event, state_after in pending:
-            await projector.apply(event, state_after)
             contract = contract_event(event, state_after, order_state(state_after))
             if contract is not None:
                 self._uow.publish(contract, aggregate_id=str(order.id))
@@ -241,8 +285,7 @@ class SqlLocalReadModels:
         self._s = session
 
     async def store(self, store_id: uuid.UUID) -> StoreInfo | None:
-        row = (await self._s.execute(
-            select(local_stores.c.data).where(local_stores.c.store_id == store_id))).first()
+        row = (await self._s.execute(_STORE_DATA, {"sid": store_id})).first()
         if row is None:
             return None
         d = row.data
@@ -260,13 +303,8 @@ class SqlLocalReadModels:
                      product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, OfferInfo]:
         if not product_ids:
             return {}
-        o, p = local_offers.c, local_products.c
         rows = (await self._s.execute(
-            select(o.product_id, o.price_xaf, o.listed, p.product_id.label("known"),
-                   p.deleted, p.name, p.unit)
-            .select_from(local_offers.outerjoin(local_products,
-                                                local_products.c.product_id == o.product_id))
-            .where(o.store_id == store_id, o.product_id.in_(list(product_ids))))).all()
+            _OFFERS, {"sid": store_id, "pids": list(product_ids)})).all()
         return {
             r.product_id: OfferInfo(
                 product_id=r.product_id, price_xaf=int(r.price_xaf), listed=bool(r.listed),
@@ -276,8 +314,7 @@ class SqlLocalReadModels:
         }
 
     async def user_language(self, user_id: uuid.UUID) -> str | None:
-        row = (await self._s.execute(
-            select(local_users.c.language).where(local_users.c.user_id == user_id))).first()
+        row = (await self._s.execute(_USER_LANGUAGE, {"uid": user_id})).first()
         return None if row is None else str(row.language)
 
     async def place(self, place_id: uuid.UUID) -> tuple[uuid.UUID, dict[str, Any]] | None:

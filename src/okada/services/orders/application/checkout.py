@@ -128,7 +128,9 @@ class CheckoutService:
         if command.address is not None:
             rules.contact_phone(command.address.get("contact_phone"))
         now = self._clock.now()
-        async with self._uow() as uow:
+        # Reads only (no transaction: each read sees the latest committed rows, the write
+        # transaction below is the one that decides).
+        async with self._uow().read_only() as uow:
             existing = await uow.orders.load(order_id)
             if existing is not None:
                 return await self._existing(uow, existing, command, fingerprint)

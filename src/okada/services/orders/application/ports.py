@@ -157,6 +157,9 @@ class OrdersUnitOfWork(Protocol):
     local: LocalReadModels
     saga: SagaSteps
 
+    def read_only(self) -> Self:
+        """Only read in this unit of work (no transaction needed; it may not commit)."""
+
     async def __aenter__(self) -> Self: ...
 
     async def __aexit__(
