@@ -33,8 +33,9 @@ MAX_ENTRY_BYTES = 512 * 1024
 """Larger bodies are not cached: they would crowd out many small hot entries."""
 
 CONSUMER = "gateway-cache"
-INVALIDATING_PREFIXES = ("catalog.", "inventory.")
-"""Schemas whose events change what cached catalog and search responses show."""
+INVENTORY_DISPLAYED = frozenset({"inventory.v1.StockLevelChanged", "inventory.v1.LowStock"})
+"""The inventory events that change a page (availability); reservations themselves do not, and
+invalidating on them would empty a store's cached pages on every checkout."""
 
 PER_LOCATION_PARAMS = frozenset({"lat", "lng"})
 """Answers for a GPS point are not cached: raw coordinates almost never repeat, so such entries
@@ -345,13 +346,17 @@ class ResponseCache:
 
 
 def invalidating_schemas() -> list[str]:
-    """Every registered catalog and inventory event schema (imports their contract modules)."""
+    """Catalog events and the inventory events that change availability (imports the contracts)."""
     for module in ("okada.contracts.catalog.v1", "okada.contracts.inventory.v1"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError:
             continue  # that service's contracts are not written yet
-    return sorted(s for s in registered_schemas() if s.startswith(INVALIDATING_PREFIXES))
+    return sorted(
+        s
+        for s in registered_schemas()
+        if s.startswith("catalog.") or s in INVENTORY_DISPLAYED
+    )
 
 
 def gateway_cache_subscription(
