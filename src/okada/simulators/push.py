@@ -14,8 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
+import jwt
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -70,10 +73,41 @@ class PushSimulator:
         self.messages: list[dict[str, Any]] = []
         self.mode = "ok"
         self.tokens: dict[str, str] = {}
+        self.issued_access_tokens: dict[str, str] = {}  # access token -> service account
         self._ids = itertools.count(1)
 
     def router(self) -> APIRouter:
         router = APIRouter(prefix="/_sim/push", tags=["simulators"])
+
+        @router.post("/oauth2/token", response_model=None)
+        async def oauth_token(request: Request) -> dict[str, Any] | JSONResponse:
+            """Google's token endpoint (RFC 7523 JWT bearer grant), without key checks.
+
+            The assertion's claims are checked as Google does (scope, audience, one-hour
+            lifetime); its signature is not, since the simulator holds no public keys.
+            """
+            form = await request.form()
+            assertion = str(form.get("assertion") or "")
+            if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
+                return JSONResponse(status_code=400, content={"error": "unsupported_grant_type"})
+            try:
+                claims = jwt.decode(assertion, options={"verify_signature": False})
+            except jwt.PyJWTError:
+                return JSONResponse(status_code=400, content={"error": "invalid_grant"})
+            lifetime = int(claims.get("exp", 0)) - int(claims.get("iat", 0))
+            scope = str(claims.get("scope", ""))
+            # Google compares aud with its token URI; hosts differ in process, so the path.
+            audience = urlsplit(str(claims.get("aud", ""))).path
+            if (
+                "firebase.messaging" not in scope
+                or not claims.get("iss")
+                or not 0 < lifetime <= 3600
+                or audience != request.url.path
+            ):
+                return JSONResponse(status_code=400, content={"error": "invalid_grant"})
+            token = f"ya29.sim-{secrets.token_urlsafe(24)}"
+            self.issued_access_tokens[token] = str(claims["iss"])
+            return {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
 
         @router.post("/v1/projects/{project}/messages:send", response_model=None)
         async def send(
@@ -115,6 +149,7 @@ class PushSimulator:
                     "body": notification.get("body"),
                     "data": data,
                     "android": message.get("android"),
+                    "access_token": bearer.strip(),
                     "at": dt.datetime.now(dt.UTC).isoformat(),
                 }
             )

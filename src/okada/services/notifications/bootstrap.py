@@ -13,6 +13,11 @@ from okada.infra.hosting import HostContext, ServiceRuntime, Subscription, servi
 from okada.infra.http.app import create_service_app
 from okada.infra.i18n import register_catalog_dir
 from okada.kernel.messages import Envelope
+from okada.services.notifications.adapters.fcm_auth import (
+    ServiceAccount,
+    ServiceAccountTokens,
+    StaticToken,
+)
 from okada.services.notifications.adapters.orm import metadata
 from okada.services.notifications.adapters.push import FcmPushGateway
 from okada.services.notifications.adapters.repositories import NotificationsUoW
@@ -66,11 +71,22 @@ async def build(ctx: HostContext) -> ServiceRuntime:
         owned_clients.append(push_client)
     else:
         push_client = ctx.directory.client(settings.push_provider)
+    tokens: StaticToken | ServiceAccountTokens = StaticToken(settings.fcm_access_token)
+    if settings.fcm_service_account_json is not None:
+        account = ServiceAccount.from_json(settings.fcm_service_account_json.get_secret_value())
+        if settings.fcm_base_url:
+            oauth_client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+            owned_clients.append(oauth_client)
+        else:
+            oauth_client = push_client  # the simulator also plays Google's token endpoint
+        tokens = ServiceAccountTokens(
+            account, oauth_client, timeout=settings.provider_timeout_seconds
+        )
     push = FcmPushGateway(
         push_client,
         path_prefix="" if settings.fcm_base_url else settings.push_path_prefix,
         project_id=settings.fcm_project_id,
-        access_token=settings.fcm_access_token,
+        tokens=tokens,
         timeout=settings.provider_timeout_seconds,
     )
     sms = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import SecretStr
+
 from okada.infra.settings import PlatformSettings
 
 
@@ -15,6 +17,9 @@ class NotificationsSettings(PlatformSettings):
     fcm_base_url: str | None = None
     fcm_project_id: str = "okada-dev"
     fcm_access_token: str = "dev-oauth-token"  # noqa: S105 - the simulator accepts any bearer
+    # Production: the JSON key file of a Google service account allowed to send with FCM;
+    # access tokens are then minted from it (RFC 7523) and renewed before they expire.
+    fcm_service_account_json: SecretStr | None = None
     # SMS: primary and backup providers (directory names and paths).
     sms_primary_name: str = "sim-sms"
     sms_primary_service: str = "simulators"

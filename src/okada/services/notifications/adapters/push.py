@@ -13,6 +13,11 @@ from typing import Any
 import httpx
 import structlog
 
+from okada.services.notifications.adapters.fcm_auth import (
+    ServiceAccountTokens,
+    StaticToken,
+    TokenUnavailable,
+)
 from okada.services.notifications.application.model import Outcome, SendResult
 
 log = structlog.get_logger(__name__)
@@ -47,12 +52,12 @@ class FcmPushGateway:
         *,
         path_prefix: str,
         project_id: str,
-        access_token: str,
+        tokens: StaticToken | ServiceAccountTokens,
         timeout: float = 5.0,
     ) -> None:
         self._client = client
         self._url = f"{path_prefix.rstrip('/')}/v1/projects/{project_id}/messages:send"
-        self._token = access_token
+        self._tokens = tokens
         self._timeout = timeout
 
     async def send(
@@ -74,10 +79,14 @@ class FcmPushGateway:
             }
         }
         try:
+            access_token = await self._tokens.token()
+        except TokenUnavailable:
+            return SendResult(Outcome.TRANSIENT, PROVIDER, error="OAUTH_UNAVAILABLE")
+        try:
             response = await self._client.post(
                 self._url,
                 json=message,
-                headers={"authorization": f"Bearer {self._token}"},
+                headers={"authorization": f"Bearer {access_token}"},
                 timeout=self._timeout,
             )
         except httpx.HTTPError as exc:
