@@ -38,6 +38,7 @@ from okada.kernel.messages import Envelope
 from okada.services.delivery.adapters.gazetteer_file import read_gazetteer
 from okada.services.delivery.adapters.geoindex import MemoryGeoIndex
 from okada.services.delivery.adapters.orm import metadata
+from okada.services.delivery.adapters.ping_writer import PgPingWriter
 from okada.services.delivery.adapters.repositories import DeliveryUoW
 from okada.services.delivery.application.consumers import CONSUMER, HANDLED
 from okada.services.delivery.application.riders import ShiftChange
@@ -71,9 +72,11 @@ class Harness:
 
     def __post_init__(self) -> None:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # As bootstrap wires it: the one-statement ping writer on PostgreSQL.
+        writer = PgPingWriter(self.engine) if self.dialect == "postgresql" else None
         self.services, handlers = assemble(uow_factory=self.uow, clock=self.clock,
                                            index=self.index, gazetteer=GAZETTEER,
-                                           settings=self.settings)
+                                           settings=self.settings, ping_writer=writer)
         self._handler = idempotent_consumer(CONSUMER, self.uow, handlers, dict(HANDLED))
 
     def uow(self) -> DeliveryUoW:

@@ -149,3 +149,33 @@ async def test_batches_are_idempotent_on_both_databases(
                     await h.services.riders.ingest(rider, batch[6:] + pings(h.clock.now(), 1)))
     assert (first.accepted, first.duplicates, first.live_updated) == (12, 0, True)
     assert (again.accepted, again.duplicates, again.live_updated) == (1, 6, True)
+
+
+async def test_ping_rules_hold_on_both_databases(
+    dialect_engine: tuple[str, AsyncEngine],
+) -> None:
+    # The ping write is one statement on PostgreSQL: its guards must match the generic path.
+    dialect, engine = dialect_engine
+    h = Harness(dialect, engine, FrozenClock(NOON), MemoryGeoIndex(), make_settings())
+    off = await h.rider(*AKWA, online=False)
+    with pytest.raises(RiderOffShift):
+        await h.services.riders.ingest(off, pings(h.clock.now(), 2))
+    with pytest.raises(RiderOffShift):
+        await h.services.riders.ingest(uuid.uuid4(), pings(h.clock.now(), 1))
+    rider = await h.rider(*AKWA)
+    h.clock.advance(minutes=30)
+    now = h.clock.now()
+    assert (await h.services.riders.ingest(rider, [Ping(at=now, lat=4.06, lng=9.71)])
+            ).live_updated
+    late = await h.services.riders.ingest(rider, pings(now - dt.timedelta(minutes=20), 3))
+    assert (late.accepted, late.duplicates, late.live_updated) == (3, 0, False)
+    assert await live(h, rider) == (4.06, 9.71)
+    await h.deliver(UserDisabled(entity_id=rider, version=2, state=UserState(
+        name="Rider", language="fr", roles=["rider"], store_ids=[], phones=[], disabled=True,
+        created_at=h.clock.now())))
+    with pytest.raises(RiderDisabled):
+        await h.services.riders.ingest(rider, pings(now + dt.timedelta(seconds=30), 1))
+    async with h.uow() as uow:
+        assert len(await uow.pings.history(off, limit=10)) == 0
+        assert len(await uow.pings.history(rider, limit=10)) == 1 + 1 + 3  # shift, live, late
+    assert await live(h, rider) == (4.06, 9.71)

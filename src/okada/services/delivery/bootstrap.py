@@ -20,6 +20,7 @@ from okada.services.delivery.adapters.gazetteer_file import read_gazetteer
 from okada.services.delivery.adapters.geoindex import MemoryGeoIndex, RedisGeoIndex
 from okada.services.delivery.adapters.identity_places import IdentityPlaces
 from okada.services.delivery.adapters.orm import metadata
+from okada.services.delivery.adapters.ping_writer import PgPingWriter
 from okada.services.delivery.adapters.repositories import DeliveryUoW
 from okada.services.delivery.application.clienttime import ClientTimePolicy
 from okada.services.delivery.application.consumers import CONSUMER, HANDLED, EventHandlers
@@ -27,7 +28,7 @@ from okada.services.delivery.application.deliveries import DeliveryService, Life
 from okada.services.delivery.application.dispatch import DispatchPolicy, DispatchService
 from okada.services.delivery.application.geocoding import GeoService, QuoteService
 from okada.services.delivery.application.places import PlaceCorrectionService
-from okada.services.delivery.application.ports import DeliveryUnitOfWork, GeoIndex
+from okada.services.delivery.application.ports import DeliveryUnitOfWork, GeoIndex, PingWriter
 from okada.services.delivery.application.riders import RiderService
 from okada.services.delivery.domain.gazetteer import Gazetteer
 from okada.services.delivery.domain.pricing import FeeRules, SpeedTable
@@ -48,7 +49,7 @@ def make_geo_index(ctx: HostContext, settings: DeliverySettings) -> GeoIndex:
 
 def assemble(
     *, uow_factory: Callable[[], DeliveryUnitOfWork], clock: Clock, index: GeoIndex,
-    gazetteer: Gazetteer, settings: DeliverySettings,
+    gazetteer: Gazetteer, settings: DeliverySettings, ping_writer: PingWriter | None = None,
 ) -> tuple[Services, EventHandlers]:
     """The application services and event handlers, wired from settings."""
     speeds = SpeedTable(peak_kmh=settings.speed_peak_kmh, day_kmh=settings.speed_day_kmh,
@@ -72,6 +73,7 @@ def assemble(
     riders = RiderService(
         uow_factory=uow_factory, clock=clock, index=index, times=times,
         stale_after=dt.timedelta(seconds=settings.rider_stale_after_seconds),
+        ping_writer=ping_writer,
     )
     dispatch = DispatchService(
         uow_factory=uow_factory, clock=clock, index=index,
@@ -114,8 +116,11 @@ async def build(ctx: HostContext) -> ServiceRuntime:
 
     gazetteer = await asyncio.to_thread(read_gazetteer)
     index = make_geo_index(ctx, settings)
+    ping_writer = (PgPingWriter(store.engine) if store.engine.dialect.name == "postgresql"
+                   else None)
     services, handlers = assemble(uow_factory=uow_factory, clock=ctx.clock, index=index,
-                                  gazetteer=gazetteer, settings=settings)
+                                  gazetteer=gazetteer, settings=settings,
+                                  ping_writer=ping_writer)
     dispatch = services.dispatch
     corrections = PlaceCorrectionService(
         uow_factory=uow_factory, clock=ctx.clock,

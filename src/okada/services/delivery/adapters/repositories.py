@@ -36,6 +36,7 @@ from okada.services.delivery.application.model import (
     ONLINE,
     OfferRecord,
     Ping,
+    PingWrite,
     PlaceCorrection,
     RiderRecord,
     StoreRecord,
@@ -97,7 +98,8 @@ class SqlaStoreRepository(StoreRepository):
         return _rowcount(await self._s.execute(statement)) == 1
 
 
-def _rider(row: Any) -> RiderRecord:
+def rider_from_row(row: Any) -> RiderRecord:
+    """A rider record from a row of ``riders`` (attribute access)."""
     return RiderRecord(
         rider_id=row.rider_id, shift=row.shift, shift_version=row.shift_version,
         user_version=row.user_version, is_rider=row.is_rider, disabled=row.disabled,
@@ -108,6 +110,10 @@ def _rider(row: Any) -> RiderRecord:
     )
 
 
+def _may_ping(rider: RiderRecord) -> bool:
+    return rider.shift in (ONLINE, BUSY) and rider.is_rider and not rider.disabled
+
+
 class SqlaRiderRepository(RiderRepository):
     """Riders; claims and moves are guarded single statements."""
 
@@ -116,13 +122,13 @@ class SqlaRiderRepository(RiderRepository):
 
     async def get(self, rider_id: uuid.UUID) -> RiderRecord | None:
         row = (await self._s.execute(select(riders).where(riders.c.rider_id == rider_id))).first()
-        return None if row is None else _rider(row)
+        return None if row is None else rider_from_row(row)
 
     async def get_many(self, rider_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RiderRecord]:
         if not rider_ids:
             return {}
         rows = await self._s.execute(select(riders).where(riders.c.rider_id.in_(rider_ids)))
-        return {row.rider_id: _rider(row) for row in rows}
+        return {row.rider_id: rider_from_row(row) for row in rows}
 
     async def _insert_missing(self, rider_id: uuid.UUID, now: dt.datetime) -> None:
         statement = _insert_for(self._s)(riders).values(
@@ -167,7 +173,7 @@ class SqlaRiderRepository(RiderRepository):
 
     async def _returning(self, statement: Any) -> RiderRecord | None:
         row = (await self._s.execute(statement.returning(*riders.c))).first()
-        return None if row is None else _rider(row)
+        return None if row is None else rider_from_row(row)
 
     async def set_shift(
         self, rider_id: uuid.UUID, *, expected_version: int, shift: str, now: dt.datetime
@@ -213,6 +219,16 @@ class SqlaRiderRepository(RiderRepository):
             .values(last_lat=ping.lat, last_lng=ping.lng, last_ping_at=ping.at)
         )
         return _rowcount(result) == 1
+
+    async def record_pings(
+        self, rider_id: uuid.UUID, pings: Sequence[Ping], now: dt.datetime
+    ) -> PingWrite | None:
+        rider = await self.get(rider_id)
+        if rider is None or not _may_ping(rider):
+            return None if rider is None else PingWrite(rider=rider, inserted=0, moved=False)
+        inserted = await SqlaPingRepository(self._s).add_many(rider_id, pings, now)
+        moved = bool(pings) and await self.move(rider_id, pings[-1])
+        return PingWrite(rider=rider, inserted=inserted, moved=moved)
 
     async def mark_offered(self, rider_ids: Sequence[uuid.UUID], now: dt.datetime) -> None:
         if rider_ids:

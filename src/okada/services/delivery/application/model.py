@@ -101,6 +101,15 @@ class Ping:
 
 
 @dataclass(frozen=True, slots=True)
+class PingWrite:
+    """What storing a batch of pings did: the rider as read, rows inserted, position moved."""
+
+    rider: RiderRecord
+    inserted: int
+    moved: bool
+
+
+@dataclass(frozen=True, slots=True)
 class PingOutcome:
     """What happened to a batch of pings."""
 

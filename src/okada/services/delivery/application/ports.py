@@ -13,6 +13,7 @@ from okada.kernel.messages import Envelope
 from okada.services.delivery.application.model import (
     OfferRecord,
     Ping,
+    PingWrite,
     PlaceCorrection,
     RiderRecord,
     StoreRecord,
@@ -85,6 +86,19 @@ class RiderRepository(Protocol):
         """Set the live position if ``ping`` is newer than the last one; False otherwise."""
         ...
 
+    async def record_pings(
+        self, rider_id: uuid.UUID, pings: Sequence[Ping], now: dt.datetime
+    ) -> PingWrite | None:
+        """Store a rider's pings and move the live position, if the rider may send them.
+
+        Only for a rider on shift (online or busy) with an active rider account: the pings are
+        inserted (ones already stored, same rider and time, are skipped) and the live position
+        moves to the newest ping if it is newer than the last one. Otherwise nothing is
+        written. Returns the rider as read before the write (the caller tells why it was
+        refused), or None for an unknown rider. ``pings`` are sorted by time.
+        """
+        ...
+
     async def mark_offered(self, rider_ids: Sequence[uuid.UUID], now: dt.datetime) -> None:
         """Remember when these riders were last offered a job (fair rotation)."""
         ...
@@ -105,6 +119,16 @@ class PingRepository(Protocol):
 
     async def history(self, rider_id: uuid.UUID, *, limit: int) -> list[Ping]:
         """The newest pings first."""
+        ...
+
+
+class PingWriter(Protocol):
+    """A faster way to run ``RiderRepository.record_pings`` in a transaction of its own."""
+
+    async def record(
+        self, rider_id: uuid.UUID, pings: Sequence[Ping], now: dt.datetime
+    ) -> PingWrite | None:
+        """Same contract as ``RiderRepository.record_pings``, committed on return."""
         ...
 
 
