@@ -230,3 +230,29 @@ async def test_a_cancelled_order_cancels_the_job_and_frees_the_rider(h: Harness)
         store, customer_id=next_job.customer_id, status="CANCELLED")))
     with pytest.raises(OfferTaken):
         await h.services.dispatch.accept(offered, next_offer)
+
+
+async def test_a_cash_order_paid_by_mobile_money_at_the_door_has_no_cash_to_collect(
+        h: Harness) -> None:
+    import datetime as dt
+    import uuid
+
+    from okada.contracts.payments.v1 import PaymentCaptured, PaymentState
+
+    store = await h.store(prep_minutes=0)
+    order_id, job = await h.order(store, method="cash", payable_xaf=6_500)
+    assert job.cash_to_collect_xaf == 6_500
+
+    def captured(method: str) -> PaymentCaptured:
+        return PaymentCaptured(entity_id=uuid.uuid4(), version=3, state=PaymentState(
+            order_id=order_id, customer_id=job.customer_id, method=method,
+            provider=None if method == "cash" else method, status="captured",
+            amount_xaf=6_500, captured_xaf=6_500, refunded_xaf=0,
+            payer_phone_masked=None, updated_at=dt.datetime.now(dt.UTC)))
+
+    await h.deliver(captured("cash"))  # cash collected at the door changes nothing here
+    assert (await h.by_order(order_id)).cash_to_collect_xaf == 6_500
+    await h.deliver(captured("mtn_momo"))  # switched to MoMo at the door
+    after = await h.by_order(order_id)
+    assert after.cash_to_collect_xaf == 0
+    assert after.version == job.version + 1

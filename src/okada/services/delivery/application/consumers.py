@@ -14,7 +14,7 @@ from okada.contracts.orders.v1 import (
     OrderPreparing,
     OrderReady,
 )
-from okada.contracts.payments.v1 import CashCollected, CashRemitted
+from okada.contracts.payments.v1 import CashCollected, CashRemitted, PaymentCaptured
 from okada.kernel.clock import Clock
 from okada.services.delivery.application.deliveries import DeliveryService
 from okada.services.delivery.application.model import StoreRecord
@@ -27,7 +27,7 @@ HANDLED: dict[str, type[IntegrationEvent]] = {
     cls.schema_name: cls
     for cls in (
         StoreUpdated, UserRegistered, UserUpdated, UserDisabled, CashCollected, CashRemitted,
-        OrderAccepted, OrderPreparing, OrderReady, OrderPickedUp, OrderCancelled,
+        PaymentCaptured, OrderAccepted, OrderPreparing, OrderReady, OrderPickedUp, OrderCancelled,
     )
 }
 
@@ -54,6 +54,8 @@ class EventHandlers:
           who lost the role leaves the live index and is never offered a job.
         - ``payments.v1.CashCollected/CashRemitted`` → the rider's cash in hand and float
           limit, for the float check of cash orders.
+        - ``payments.v1.PaymentCaptured`` by mobile money for an order whose job expects cash
+          (the customer switched at the door) → nothing to collect.
         - ``orders.v1`` accepted/preparing/ready/picked up/cancelled → the job (see
           :meth:`DeliveryService.on_order`).
     """
@@ -86,6 +88,14 @@ class EventHandlers:
                 event.entity_id, version=event.version, cash_in_hand_xaf=ledger.cash_in_hand_xaf,
                 float_limit_xaf=ledger.float_limit_xaf, now=now,
             )
+        elif isinstance(event, PaymentCaptured):
+            if event.state.method == "cash":
+                return
+            delivery = await uow.deliveries.by_order(event.state.order_id)
+            if delivery is not None:
+                expected = delivery.version
+                if delivery.paid_electronically(now):
+                    await uow.deliveries.save(delivery, expected_version=expected)
         elif isinstance(event, OrderAccepted | OrderPreparing | OrderReady):
             await self._deliveries.on_order(event, uow, cancelled=False)
         elif isinstance(event, OrderPickedUp):

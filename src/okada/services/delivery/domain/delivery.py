@@ -198,6 +198,18 @@ class Delivery:
         self._reach(Status.CANCELLED, now, None)
         return True
 
+    def paid_electronically(self, now: dt.datetime) -> bool:
+        """The customer paid a cash order by mobile money at the door: no cash to collect.
+
+        Returns False when there was nothing to change (not a cash job, or already ended).
+        """
+        if self.terminal or self.cash_to_collect_xaf == 0:
+            return False
+        self.cash_to_collect_xaf = 0
+        self.updated_at = now
+        self.version += 1
+        return True
+
     def order_changed(self, status: str, version: int, now: dt.datetime) -> bool:
         """Apply a newer order status; an order ready early is dispatched at once."""
         if version <= self.order_version:
