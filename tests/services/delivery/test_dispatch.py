@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+
 import pytest
 
 from okada.contracts.orders.v1 import OrderCancelled
+from okada.contracts.payments.v1 import PaymentCaptured, PaymentState
 from okada.services.delivery.application.errors import (
     DeliveryInProgress,
     OfferExpired,
@@ -234,11 +238,6 @@ async def test_a_cancelled_order_cancels_the_job_and_frees_the_rider(h: Harness)
 
 async def test_a_cash_order_paid_by_mobile_money_at_the_door_has_no_cash_to_collect(
         h: Harness) -> None:
-    import datetime as dt
-    import uuid
-
-    from okada.contracts.payments.v1 import PaymentCaptured, PaymentState
-
     store = await h.store(prep_minutes=0)
     order_id, job = await h.order(store, method="cash", payable_xaf=6_500)
     assert job.cash_to_collect_xaf == 6_500
