@@ -47,15 +47,18 @@ class Device:
     def update(self, table: str, record_id: str, **values: Any) -> None:
         row = self.tables[table][record_id]
         row.update(values)
+        # Like ``setRawColumnChange``: columns are tracked even on a record still "created"
+        # (its creation may be in flight, and a pulled echo must not overwrite the edit).
+        changed = set(filter(None, row["_changed"].split(",")))
+        row["_changed"] = ",".join(sorted(changed | set(values)))
         if row["_status"] != "created":
             row["_status"] = "updated"
-            changed = set(filter(None, row["_changed"].split(",")))
-            row["_changed"] = ",".join(sorted(changed | set(values)))
 
     def delete(self, table: str, record_id: str) -> None:
-        row = self.tables[table].pop(record_id)
-        if row["_status"] != "created":
-            self.deleted[table].add(record_id)
+        # Like ``Model.markAsDeleted()``: even a record never pushed (or whose creation is in
+        # flight) is pushed as a deletion; the server ignores deletions of unknown ids.
+        self.tables[table].pop(record_id)
+        self.deleted[table].add(record_id)
 
     def live(self, table: str) -> dict[str, dict[str, Any]]:
         """Rows without local bookkeeping."""

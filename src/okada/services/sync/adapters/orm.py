@@ -129,6 +129,10 @@ sync_clients = Table(
     Column("client_id", String(64), primary_key=True),
     Column("store_id", Uuid, nullable=True),
     Column("last_pull_at", UtcDateTime, nullable=False),
+    # A store switch answered but not yet acknowledged: the store the device held before and
+    # the timestamp of the answer; a later cursor below it means the answer was lost.
+    Column("previous_store_id", Uuid, nullable=True),
+    Column("switch_seq", BigInteger, nullable=True),
 )
 
 uploads = Table(

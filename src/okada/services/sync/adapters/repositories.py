@@ -34,6 +34,7 @@ from okada.services.sync.adapters.orm import (
 )
 from okada.services.sync.application.ports import (
     CatalogRepository,
+    ClientLink,
     LinkRepository,
     Record,
     RecordRepository,
@@ -275,19 +276,26 @@ class SqlLinkRepository:
             user_id=user_id, record_id=record_id, place_id=place_id)
         await self._s.execute(statement.on_conflict_do_nothing())
 
-    async def client_store(self, user_id: uuid.UUID, client_id: str
-                           ) -> tuple[bool, uuid.UUID | None]:
-        row = (await self._s.execute(select(sync_clients.c.store_id).where(
-            sync_clients.c.user_id == user_id, sync_clients.c.client_id == client_id))).first()
-        return (False, None) if row is None else (True, row.store_id)
+    async def client_store(self, user_id: uuid.UUID, client_id: str) -> ClientLink:
+        row = (await self._s.execute(select(
+            sync_clients.c.store_id, sync_clients.c.previous_store_id, sync_clients.c.switch_seq
+        ).where(sync_clients.c.user_id == user_id,
+                sync_clients.c.client_id == client_id))).first()
+        if row is None:
+            return ClientLink(known=False)
+        return ClientLink(True, row.store_id, row.previous_store_id,
+                          None if row.switch_seq is None else int(row.switch_seq))
 
     async def save_client_store(self, user_id: uuid.UUID, client_id: str,
-                                store_id: uuid.UUID | None, at: dt.datetime) -> None:
+                                store_id: uuid.UUID | None, at: dt.datetime, *,
+                                previous: uuid.UUID | None = None,
+                                switch_seq: int | None = None) -> None:
+        values = {"store_id": store_id, "last_pull_at": at, "previous_store_id": previous,
+                  "switch_seq": switch_seq}
         statement = _insert(self._s)(sync_clients).values(
-            user_id=user_id, client_id=client_id, store_id=store_id, last_pull_at=at)
+            user_id=user_id, client_id=client_id, **values)
         await self._s.execute(statement.on_conflict_do_update(
-            index_elements=["user_id", "client_id"],
-            set_={"store_id": store_id, "last_pull_at": at}))
+            index_elements=["user_id", "client_id"], set_=values))
 
 
 def _upload(row: Any) -> Upload:

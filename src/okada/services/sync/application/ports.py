@@ -160,6 +160,26 @@ class CatalogRepository(Protocol):
         """Save a stock level if ``version`` is newer."""
 
 
+@dataclass(frozen=True)
+class ClientLink:
+    """A device's catalog as the server last sent it.
+
+    ``switch_seq`` is the timestamp of the answer that switched the device to ``store`` from
+    ``previous_store``: a device still pulling from below it never applied that answer.
+    """
+
+    known: bool
+    store: uuid.UUID | None = None
+    previous_store: uuid.UUID | None = None
+    switch_seq: int | None = None
+
+    def held_store(self, cursor: int | None) -> uuid.UUID | None:
+        """The store whose catalog a device pulling from ``cursor`` holds."""
+        if self.switch_seq is not None and cursor is not None and cursor < self.switch_seq:
+            return self.previous_store
+        return self.store
+
+
 class LinkRepository(Protocol):
     """Device record ids of places ↔ identity place ids, and devices' current stores."""
 
@@ -169,13 +189,15 @@ class LinkRepository(Protocol):
     async def link_place(self, user_id: uuid.UUID, record_id: str, place_id: uuid.UUID) -> None:
         """Link a device's place record to identity's place."""
 
-    async def client_store(self, user_id: uuid.UUID, client_id: str
-                           ) -> tuple[bool, uuid.UUID | None]:
-        """(known device, store it last pulled)."""
+    async def client_store(self, user_id: uuid.UUID, client_id: str) -> ClientLink:
+        """What the server knows of the device's catalog."""
 
     async def save_client_store(self, user_id: uuid.UUID, client_id: str,
-                                store_id: uuid.UUID | None, at: dt.datetime) -> None:
-        """Remember the store whose catalog the device holds."""
+                                store_id: uuid.UUID | None, at: dt.datetime, *,
+                                previous: uuid.UUID | None = None,
+                                switch_seq: int | None = None) -> None:
+        """Remember the store whose catalog the device was sent (and, for a switch, the one it
+        held before and the answer's timestamp)."""
 
 
 class UploadRepository(Protocol):

@@ -175,6 +175,24 @@ class SyncService:
                    store_id: uuid.UUID | None = None, limit: int | None = None
                    ) -> dict[str, Any]:
         """One pull: ``{changes, timestamp, hasMore?, experimentalStrategy?}``."""
+        try:
+            return await self._pull(caller, last_pulled_at=last_pulled_at,
+                                    schema_version=schema_version, migration=migration,
+                                    store_id=store_id, limit=limit, may_restart=True)
+        except _FreshTimestampNeeded:
+            # A store switch must be answered with a timestamp above the device's cursor,
+            # or a retry could not tell a lost switch answer from an applied one.
+            async with self._uow() as uow:
+                await uow.records.next_seq()
+                await uow.commit()
+            return await self._pull(caller, last_pulled_at=last_pulled_at,
+                                    schema_version=schema_version, migration=migration,
+                                    store_id=store_id, limit=limit, may_restart=False)
+
+    async def _pull(self, caller: Caller, *, last_pulled_at: str | None,
+                    schema_version: str | None, migration: str | None,
+                    store_id: uuid.UUID | None, limit: int | None, may_restart: bool
+                    ) -> dict[str, Any]:
         cursor = parse_cursor(last_pulled_at, push=False)
         version = parse_schema_version(schema_version, self.registry)
         wanted = parse_migration(migration)
@@ -189,7 +207,8 @@ class SyncService:
             if cursor is not None and cursor > upper:
                 raise BadCursor("sync_bad_cursor", cursor=cursor, current=upper)
             horizon = await uow.records.horizon()
-            known, previous_store = await uow.links.client_store(caller.user_id, caller.client_id)
+            link = await uow.links.client_store(caller.user_id, caller.client_id)
+            known, held = link.known, link.held_store(cursor)
             store = None
             if any(t.name == "products" for t in tables):
                 store = await self._current_store(uow, caller.user_id, store_id)
@@ -197,6 +216,12 @@ class SyncService:
             if store is not None:
                 scopes[store_scope(store)] = ["products"]
             replacement = cursor is not None and cursor < horizon
+            # The device's catalog changes store (or a device unknown so far gets one): such
+            # an answer is remembered until the device acknowledges it by a later cursor.
+            switched = cursor is not None and not replacement and known and held != store
+            granted = cursor is not None and not replacement and not known and store is not None
+            if (switched or granted) and may_restart and upper <= (cursor or 0):
+                raise _FreshTimestampNeeded()
             if replacement:
                 rows = await uow.records.all_rows(scopes, upper=upper)
                 for record in rows:
@@ -219,13 +244,12 @@ class SyncService:
                 timestamp = page.last_seq if page.has_more and page.last_seq else upper
                 if page.has_more:
                     response["hasMore"] = True
-                switched = cursor is not None and known and previous_store != store
                 if switched:
-                    await self._switch_store(uow, builder, previous_store, store, upper,
+                    await self._switch_store(uow, builder, held, store, upper,
                                              caller.client_id)
                     response["experimentalStrategy"] = {
                         "default": "incremental", "override": {"products": "replacement"}}
-                elif cursor is not None and not known and store is not None:
+                elif granted and store is not None:
                     # A device seen for the first time with a cursor (e.g. after the server
                     # learnt about devices): the store's catalog is a grant → created.
                     for record in await uow.records.all_rows(
@@ -233,13 +257,19 @@ class SyncService:
                         builder.add_row(record.stored(), Kind.CREATED)
             if wanted is not None and cursor is not None:
                 await self._migration_rows(uow, builder, wanted, scopes, tables, upper)
-        if not known or previous_store != store:
+        timestamp = max(timestamp, 1)
+        if switched or granted:
+            async with self._uow() as uow:
+                await uow.links.save_client_store(caller.user_id, caller.client_id, store,
+                                                  self._clock.now(), previous=held,
+                                                  switch_seq=timestamp)
+                await uow.commit()
+        elif not known or link.store != store:
             async with self._uow() as uow:
                 await uow.links.save_client_store(caller.user_id, caller.client_id, store,
                                                   self._clock.now())
                 await uow.commit()
-        response = {"changes": builder.build(), "timestamp": max(timestamp, 1), **response}
-        return response
+        return {"changes": builder.build(), "timestamp": timestamp, **response}
 
     async def _current_store(self, uow: SyncUnitOfWork, user_id: uuid.UUID,
                              requested: uuid.UUID | None) -> uuid.UUID | None:
@@ -583,6 +613,10 @@ class SyncService:
                                              source_version=record.source_version)
             await uow.commit()
         return saved
+
+
+class _FreshTimestampNeeded(Exception):
+    """A pull must draw a seq first so that its answer's timestamp is above the cursor."""
 
 
 class _SeqSource:
