@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from okada.kernel import pluscode
 from okada.services.delivery.adapters.gazetteer_file import read_gazetteer
 from okada.services.delivery.application.geocoding import GeoService
-from okada.services.delivery.domain import pluscode
 from okada.services.delivery.domain.errors import (
     AddressNotFound,
     InvalidPlusCode,

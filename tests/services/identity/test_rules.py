@@ -8,10 +8,10 @@ import uuid
 import pyotp
 import pytest
 
+from okada.kernel import pluscode
 from okada.kernel.errors import Unprocessable
 from okada.services.identity.adapters.passwords import Argon2PasswordHasher
 from okada.services.identity.adapters.totp import PyotpAuthenticator
-from okada.services.identity.application import pluscode
 from okada.services.identity.application.model import Place
 from okada.services.identity.application.passwords import check_password_policy
 from okada.services.identity.application.places import fold, normalise_place

@@ -7,11 +7,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from okada.kernel import pluscode
 from okada.kernel.clock import Clock, to_local
 from okada.kernel.errors import Unavailable
 from okada.services.delivery.application.model import StoreRecord
 from okada.services.delivery.application.ports import DeliveryUnitOfWork, GeoIndex
-from okada.services.delivery.domain import pluscode
 from okada.services.delivery.domain.errors import (
     AddressNotFound,
     InvalidPlusCode,

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
-from okada.services.delivery.domain import pluscode
+from okada.kernel import pluscode
 from okada.services.delivery.domain.geo import CITY_BOXES, Point, city_of, distance_m
 
 QUARTIER = "quartier"

@@ -14,6 +14,7 @@ from starlette.responses import Response, StreamingResponse
 from okada.infra.http.auth import CurrentPrincipal
 from okada.infra.http.etag import body_etag, not_modified
 from okada.infra.http.problems import problem_responses
+from okada.kernel import pluscode
 from okada.kernel.authz import Principal, Role, require_role
 from okada.kernel.errors import NotFound
 from okada.services.delivery.application.deliveries import DeliveryService, TrackingView
@@ -22,7 +23,6 @@ from okada.services.delivery.application.errors import DeliveryNotFound
 from okada.services.delivery.application.geocoding import GeoService, QuoteRequest, QuoteService
 from okada.services.delivery.application.model import OfferRecord, Ping, RiderRecord
 from okada.services.delivery.application.riders import RiderService, ShiftChange
-from okada.services.delivery.domain import pluscode
 from okada.services.delivery.domain.delivery import Delivery, RiderUpdate, Status
 from okada.services.delivery.domain.geo import Point
 from okada.services.delivery.entrypoints.schemas import (

@@ -10,12 +10,12 @@ from dataclasses import replace
 from typing import Any
 
 from okada.contracts.identity.v1 import PlaceChanged
+from okada.kernel import pluscode
 from okada.kernel.authz import Principal, ensure_owner, require_principal
 from okada.kernel.clock import Clock
 from okada.kernel.errors import ConcurrencyConflict, Forbidden, NotFound, Unprocessable
 from okada.kernel.ids import new_id
 from okada.kernel.phone import parse_phone
-from okada.services.identity.application import pluscode
 from okada.services.identity.application.errors import PreconditionFailed
 from okada.services.identity.application.model import Place
 from okada.services.identity.application.ports import IdentityUnitOfWork

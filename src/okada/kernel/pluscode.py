@@ -1,9 +1,10 @@
 """Open Location Code (Plus Codes): validate, decode and recover short codes, offline.
 
-A faithful port of the reference algorithm (github.com/google/open-location-code), kept
-here in a few dozen lines rather than as a dependency: the only published Python package
-dates from 2019 and ships no type information. Integer arithmetic, as in the reference, so
-cell edges never round the wrong way.
+Shared by identity (saved places) and delivery (geocoding, drop points). A faithful port of
+the reference algorithm (github.com/google/open-location-code), kept here in a few dozen
+lines rather than as a dependency: the only published Python package dates from 2019 and
+ships no type information. Integer arithmetic, as in the reference, so cell edges never
+round the wrong way.
 """
 
 from __future__ import annotations
