@@ -10,7 +10,7 @@ from structlog.testing import capture_logs
 from okada.contracts.delivery.v1 import DeliveryCompleted, DeliveryState
 from okada.kernel.authz import Role
 from okada.services.payments.domain.attempts import Provider
-from tests.services.payments.conftest import Harness
+from tests.services.payments.conftest import Harness, wait_until
 
 
 async def test_method_follows_the_operator_with_clear_errors_in_both_languages(
@@ -168,10 +168,19 @@ async def test_s14_unsafe_provider_replies_leave_the_payment_pending(pay: Harnes
     assert (await pay.payment(placed.entity_id))["status"] == "captured"
 
 
+async def _status_is(pay: Harness, order_id: uuid.UUID, status: str) -> bool:
+    return bool((await pay.payment(order_id))["status"] == status)
+
+
 async def test_callback_answers_even_when_the_simulator_process_is_unreachable(
         pay: Harness) -> None:
     placed = pay.order()
     await pay.publish(placed)
+    # The RequestToPay leaves in the background after the attempt commits: let it land before
+    # the provider becomes unreachable, so only the callback's status query meets the outage.
+    await wait_until(lambda: pay.momo_requests(placed.entity_id))
+    await pay.service.drain()
+    await wait_until(lambda: _status_is(pay, placed.entity_id, "pending"))
     token = await pay.token_of(placed.entity_id)
     broken = httpx.AsyncClient(transport=httpx.MockTransport(
         lambda request: (_ for _ in ()).throw(httpx.ConnectError("refused"))))
