@@ -160,15 +160,21 @@ class Harness:
     def momo_requests(self, order_id: uuid.UUID) -> list[dict[str, Any]]:
         return [r for r in self.momo.requests.values() if r["externalId"] == str(order_id)]
 
-    async def approve_momo(self, order_id: uuid.UUID, **body: Any) -> None:
+    async def momo_request(self, order_id: uuid.UUID) -> dict[str, Any]:
+        """The order's RequestToPay at the simulator, once the background call has landed."""
+        await wait_until(lambda: self.momo_requests(order_id))
         (request,) = self.momo_requests(order_id)
+        return request
+
+    async def approve_momo(self, order_id: uuid.UUID, **body: Any) -> None:
+        request = await self.momo_request(order_id)
         response = await self.sim.post(
             f"/_sim/mtn-momo/_control/requests/{request['referenceId']}/approve", json=body)
         assert response.status_code == 200, response.text
         await self.momo.drain()
 
     async def decline_momo(self, order_id: uuid.UUID, reason: str) -> None:
-        (request,) = self.momo_requests(order_id)
+        request = await self.momo_request(order_id)
         response = await self.sim.post(
             f"/_sim/mtn-momo/_control/requests/{request['referenceId']}/decline",
             json={"reason": reason})
