@@ -13,6 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from okada.contracts.base import IntegrationEvent
+from okada.infra.db.results import rows_affected
 from okada.infra.observability.context import current_correlation, message_context
 from okada.kernel.clock import Clock, SystemClock
 from okada.kernel.messages import Envelope
@@ -146,7 +147,7 @@ class SqlUnitOfWork:
             "schema": envelope.schema,
             "processed_at": self.clock.now(),
         })
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if rows_affected(result) != 1:
             return False
         self.causation_id = str(envelope.message_id)
         return True

@@ -10,6 +10,7 @@ from sqlalchemy import exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from okada.infra.db.results import rows_affected
 from okada.infra.db.uow import SqlUnitOfWork
 from okada.kernel.clock import Clock
 from okada.kernel.errors import ConcurrencyConflict
@@ -445,7 +446,7 @@ class SqlaStockRepository(_Repo):
             )
             .values(**values)
         )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
+        if rows_affected(result) == 1:
             return True
         known = await self.get(level.store_id, level.product_id)
         if known is not None:

@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from okada.infra.db.results import rows_affected
 from okada.infra.db.uow import SqlUnitOfWork
 from okada.services.delivery.adapters.orm import (
     deliveries,
@@ -50,10 +50,6 @@ from okada.services.delivery.application.ports import (
     StoreRepository,
 )
 from okada.services.delivery.domain.delivery import Delivery, Status
-
-
-def _rowcount(result: Result[Any]) -> int:
-    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def _insert_for(session: AsyncSession) -> Any:
@@ -95,7 +91,7 @@ class SqlaStoreRepository(StoreRepository):
             set_={k: statement.excluded[k] for k in values if k != "store_id"},
             where=stores.c.version < statement.excluded.version,
         )
-        return _rowcount(await self._s.execute(statement)) == 1
+        return rows_affected(await self._s.execute(statement)) == 1
 
 
 def rider_from_row(row: Any) -> RiderRecord:
@@ -156,7 +152,7 @@ class SqlaRiderRepository(RiderRepository):
             .where(riders.c.rider_id == rider_id, riders.c.user_version < version)
             .values(user_version=version, is_rider=is_rider, disabled=disabled, updated_at=now)
         )
-        return _rowcount(result) == 1
+        return rows_affected(result) == 1
 
     async def apply_cash(
         self, rider_id: uuid.UUID, *, version: int, cash_in_hand_xaf: int,
@@ -169,7 +165,7 @@ class SqlaRiderRepository(RiderRepository):
             .values(cash_version=version, cash_in_hand_xaf=cash_in_hand_xaf,
                     float_limit_xaf=float_limit_xaf, updated_at=now)
         )
-        return _rowcount(result) == 1
+        return rows_affected(result) == 1
 
     async def _returning(self, statement: Any) -> RiderRecord | None:
         row = (await self._s.execute(statement.returning(*riders.c))).first()
@@ -218,7 +214,7 @@ class SqlaRiderRepository(RiderRepository):
                    or_(riders.c.last_ping_at.is_(None), riders.c.last_ping_at < ping.at))
             .values(last_lat=ping.lat, last_lng=ping.lng, last_ping_at=ping.at)
         )
-        return _rowcount(result) == 1
+        return rows_affected(result) == 1
 
     async def record_pings(
         self, rider_id: uuid.UUID, pings: Sequence[Ping], now: dt.datetime
@@ -320,7 +316,7 @@ class SqlaDeliveryRepository(DeliveryRepository):
         result = await self._s.execute(
             statement.on_conflict_do_nothing(index_elements=["order_id"])
         )
-        return _rowcount(result) == 1
+        return rows_affected(result) == 1
 
     async def save(self, delivery: Delivery, *, expected_version: int) -> bool:
         row = _delivery_row(delivery)
@@ -330,7 +326,7 @@ class SqlaDeliveryRepository(DeliveryRepository):
             .where(deliveries.c.id == delivery.id, deliveries.c.version == expected_version)
             .values(**row)
         )
-        return _rowcount(result) == 1
+        return rows_affected(result) == 1
 
     async def due(self, now: dt.datetime, *, limit: int) -> list[uuid.UUID]:
         rows = await self._s.execute(
@@ -398,7 +394,7 @@ class SqlaOfferRepository(OfferRepository):
                    offers.c.status == "pending", offers.c.expires_at > now)
             .values(status=status, responded_at=now)
         )
-        return _rowcount(result) == 1
+        return rows_affected(result) == 1
 
     async def expire_due(self, now: dt.datetime, *, limit: int) -> list[uuid.UUID]:
         rows = (await self._s.execute(
@@ -421,7 +417,7 @@ class SqlaOfferRepository(OfferRepository):
             .where(offers.c.delivery_id == delivery_id, offers.c.status == "pending")
             .values(status="withdrawn", responded_at=now)
         )
-        return _rowcount(result)
+        return rows_affected(result)
 
 
 def _correction(row: Any) -> PlaceCorrection:
@@ -470,7 +466,7 @@ class SqlaPlaceCorrectionRepository(PlaceCorrectionRepository):
             .values(status=status, attempts=attempts, next_attempt_at=next_attempt_at,
                     last_error=error, updated_at=now)
         )
-        return _rowcount(result) == 1
+        return rows_affected(result) == 1
 
 
 class DeliveryUoW(SqlUnitOfWork):

@@ -10,6 +10,7 @@ from sqlalchemy import and_, delete, func, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from okada.infra.db.results import rows_affected
 from okada.infra.db.uow import SqlUnitOfWork
 from okada.kernel.errors import ConcurrencyConflict
 from okada.services.identity.adapters.orm import (
@@ -107,7 +108,7 @@ class SqlaUserRepository:
             )
             .values(totp_last_step=step)
         )
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        return rows_affected(result) == 1
 
     async def set_password_hash(self, user_id: uuid.UUID, encoded: str) -> None:
         await self._s.execute(
@@ -151,7 +152,7 @@ class SqlaUserRepository:
             .where(users.c.id == user.id, users.c.version == expected_version)
             .values(version=user.version, **self._values(user))
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if rows_affected(result) != 1:
             raise ConcurrencyConflict()
         try:
             async with self._s.begin_nested():
@@ -272,7 +273,7 @@ class SqlaOtpRepository:
             )
             .values(consumed_at=at)
         )
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        return rows_affected(result) == 1
 
 
 def _token(row: Any) -> RefreshToken:
@@ -340,7 +341,7 @@ class SqlaRefreshTokenRepository:
             )
             .values(used_at=at, replaced_by=child_id, child_token_sealed=child_sealed)
         )
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        return rows_affected(result) == 1
 
     async def revoke_family(self, family_id: uuid.UUID, *, at: dt.datetime) -> None:
         await self._s.execute(
@@ -495,7 +496,7 @@ class SqlaPlaceRepository:
                 )
         except IntegrityError as exc:
             raise ConcurrencyConflict() from exc
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if rows_affected(result) != 1:
             raise ConcurrencyConflict()
 
 

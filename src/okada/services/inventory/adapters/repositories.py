@@ -32,6 +32,7 @@ from sqlalchemy.engine import Result
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from okada.infra.db.results import rows_affected
 from okada.infra.db.uow import SqlUnitOfWork
 from okada.kernel.clock import Clock
 from okada.services.inventory.adapters.orm import (
@@ -85,8 +86,6 @@ def _item(row: Any) -> StockItem:
     )
 
 
-def _rowcount(result: Result[Any]) -> int:
-    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 # The hold of one line, built once and executed with parameters (three per checkout): the
@@ -256,7 +255,7 @@ class SqlaStockRepository(StockRepository):
             .where(*self._key(store_id, product_id), stock_items.c.offer_version < offer_version)
             .values(listed=listed, offer_version=offer_version),
         )
-        return _rowcount(result) == 1
+        return rows_affected(result) == 1
 
     async def set_removed(self, product_id: uuid.UUID, removed: bool) -> int:
         result = await _execute(
@@ -265,7 +264,7 @@ class SqlaStockRepository(StockRepository):
             .where(stock_items.c.product_id == product_id)
             .values(removed=removed),
         )
-        return _rowcount(result)
+        return rows_affected(result)
 
 
 class SqlaReservationRepository(ReservationRepository):
@@ -360,7 +359,7 @@ class SqlaReservationRepository(ReservationRepository):
                 release_reason=reservation.release_reason,
             ),
         )
-        return _rowcount(result) == 1
+        return rows_affected(result) == 1
 
     async def due(self, now: dt.datetime, *, limit: int) -> list[uuid.UUID]:
         result = await _execute(
@@ -432,7 +431,7 @@ class SqlaCatalogRepository(CatalogRepository):
             .where(catalog_products.c.product_id == status.product_id)
             .values(version=status.version, removed=status.removed)
         )
-        if _rowcount(result) == 0:
+        if rows_affected(result) == 0:
             await self._s.execute(
                 insert(catalog_products).values(
                     product_id=status.product_id, version=status.version, removed=status.removed

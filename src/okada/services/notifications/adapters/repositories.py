@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from okada.infra.db.results import rows_affected
 from okada.infra.db.uow import SqlUnitOfWork
 from okada.services.notifications.adapters.orm import (
     devices,
@@ -46,8 +46,6 @@ from okada.services.notifications.domain.policy import Channel, Kind, Status
 MERCHANT_STAFF = "merchant_staff"
 
 
-def _rowcount(result: Result[Any]) -> int:
-    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -122,13 +120,13 @@ class SqlaRecipientRepository(RecipientRepository):
             )
             .values(**values)
         )
-        if _rowcount(result) == 0:
+        if rows_affected(result) == 0:
             inserted = await self._s.execute(
                 _insert(self._s)(recipients)
                 .values(user_id=recipient.user_id, **values)
                 .on_conflict_do_nothing(index_elements=["user_id"])
             )
-            if _rowcount(inserted) == 0:
+            if rows_affected(inserted) == 0:
                 return False  # an equal or newer version is held
         await self._s.execute(delete(store_staff).where(store_staff.c.user_id == recipient.user_id))
         if MERCHANT_STAFF in recipient.roles and recipient.store_ids:
@@ -225,7 +223,7 @@ class SqlaDeviceRepository(DeviceRepository):
             .where(devices.c.token == token, devices.c.retired_at.is_(None))
             .values(retired_at=at, retired_reason=reason[:64], updated_at=at)
         )
-        return _rowcount(result) == 1
+        return rows_affected(result) == 1
 
 
 _MESSAGE_FIELDS = [f.name for f in dataclasses.fields(Message)]
@@ -260,7 +258,7 @@ class SqlaMessageRepository(MessageRepository):
             _insert_ignoring(self._s, messages, ["event_key", "recipient_key", "channel"]),
             _message_values(message),
         )
-        return _rowcount(result) == 1
+        return rows_affected(result) == 1
 
     async def get(self, message_id: uuid.UUID) -> Message | None:
         row = (await self._s.execute(select(messages).where(messages.c.id == message_id))).first()
@@ -307,7 +305,7 @@ class SqlaMessageRepository(MessageRepository):
             )
             .values(**{k: v for k, v in values.items() if k != "id"})
         )
-        return _rowcount(result) == 1
+        return rows_affected(result) == 1
 
     async def update_if(self, message: Message, *, expected: Status) -> bool:
         values = _message_values(message)
@@ -316,7 +314,7 @@ class SqlaMessageRepository(MessageRepository):
             .where(messages.c.id == message.id, messages.c.status == expected.value)
             .values(**{k: v for k, v in values.items() if k != "id"})
         )
-        return _rowcount(result) == 1
+        return rows_affected(result) == 1
 
     async def receipt_timeouts(self, now: dt.datetime, *, limit: int) -> list[Message]:
         rows = await self._s.execute(
@@ -442,7 +440,7 @@ class SqlaInboxRepository(InboxRepository):
                 "version": item.version,
             },
         )
-        return _rowcount(result) == 1
+        return rows_affected(result) == 1
 
     async def get(self, item_id: uuid.UUID) -> InboxItem | None:
         row = (
@@ -482,7 +480,7 @@ class SqlaInboxRepository(InboxRepository):
             )
             .values(read=True, version=item.version + 1)
         )
-        if _rowcount(result) != 1:
+        if rows_affected(result) != 1:
             return None
         return dataclasses.replace(item, read=True, version=item.version + 1)
 

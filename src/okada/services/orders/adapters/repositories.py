@@ -21,6 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from okada.infra.db.results import rows_affected
 from okada.infra.db.uow import SqlUnitOfWork
 from okada.services.orders.adapters.orm import (
     local_offers,
@@ -162,7 +163,7 @@ async def _track(session: AsyncSession, projection: str, stream_id: uuid.UUID,
     else:
         result = await session.execute(_TRACK_MOVE, {
             "p": projection, "sid": stream_id, "expected": start - 1, "v": version})
-    return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
+    return rows_affected(result) == 1
 
 
 class SqlEventStore:
@@ -337,11 +338,11 @@ class SqlLocalReadModels:
         ident = dict(zip(columns, key, strict=True))
         guard = and_(*(table.c[c] == ident[c] for c in columns), table.c.version < version)
         result = await self._s.execute(update(table).where(guard).values(version=version, **row))
-        if int(result.rowcount or 0) == 0:  # type: ignore[attr-defined]
+        if rows_affected(result) == 0:
             inserted = await self._s.execute(
                 _insert(self._s)(table).values(**ident, version=version, **row)
                 .on_conflict_do_nothing(index_elements=list(columns)))
-            if int(inserted.rowcount or 0) == 0:  # type: ignore[attr-defined]
+            if rows_affected(inserted) == 0:
                 return False  # a newer (or the same) version is stored
         if kind == "user":
             await self._s.execute(delete(local_user_phones).where(
@@ -387,7 +388,7 @@ class SqlSagaSteps:
             .where(saga_steps.c.order_id == step.order_id, saga_steps.c.step == step.step,
                    saga_steps.c.due_at == step.due_at, saga_steps.c.done_at.is_(None))
             .values(due_at=lease_until, attempts=saga_steps.c.attempts + 1))
-        return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
+        return rows_affected(result) == 1
 
     async def finish(self, order_id: uuid.UUID, step: str, now: dt.datetime,
                      note: str | None = None) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from okada.infra.db.results import rows_affected
 from okada.infra.db.uow import SqlUnitOfWork
 from okada.services.payments.adapters.orm import (
     attempts,
@@ -162,7 +163,7 @@ class SqlPaymentsRepository:
                 expires_at=attempt.expires_at, updated_at=attempt.created_at,
             ).on_conflict_do_nothing(index_elements=["order_id", "seq"])
         )
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        return rows_affected(result) == 1
 
     async def get_attempt(self, attempt_id: uuid.UUID) -> Attempt | None:
         row = (await self._s.execute(select(attempts).where(attempts.c.id == attempt_id))).first()
@@ -186,7 +187,7 @@ class SqlPaymentsRepository:
                    attempts.c.next_check_at <= now)
             .values(next_check_at=lease_until)
         )
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        return rows_affected(result) == 1
 
     async def transition_attempt(self, attempt_id: uuid.UUID, allowed: frozenset[AttemptStatus],
                                  to: AttemptStatus, now: dt.datetime, **values: Any) -> bool:
@@ -196,7 +197,7 @@ class SqlPaymentsRepository:
                    attempts.c.status.in_([s.value for s in allowed]))
             .values(status=to.value, updated_at=now, **values)
         )
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        return rows_affected(result) == 1
 
     async def update_attempt(self, attempt_id: uuid.UUID, now: dt.datetime,
                              **values: Any) -> None:
@@ -227,7 +228,7 @@ class SqlPaymentsRepository:
                 submitted=0, next_check_at=now, created_at=now, updated_at=now,
             ).on_conflict_do_nothing(index_elements=["order_id", "cause"])
         )
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        return rows_affected(result) == 1
 
     async def get_refund(self, refund_id: uuid.UUID) -> RefundRecord | None:
         row = (await self._s.execute(select(refunds).where(refunds.c.id == refund_id))).first()
@@ -246,7 +247,7 @@ class SqlPaymentsRepository:
             .where(refunds.c.id == refund_id, refunds.c.status.in_(("created", "pending")),
                    refunds.c.next_check_at <= now)
             .values(next_check_at=lease_until))
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        return rows_affected(result) == 1
 
     async def transition_refund(self, refund_id: uuid.UUID, allowed: frozenset[str], to: str,
                                 now: dt.datetime, **values: Any) -> bool:
@@ -254,7 +255,7 @@ class SqlPaymentsRepository:
             update(refunds)
             .where(refunds.c.id == refund_id, refunds.c.status.in_([str(s) for s in allowed]))
             .values(status=str(to), updated_at=now, **values))
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        return rows_affected(result) == 1
 
     async def update_refund(self, refund_id: uuid.UUID, now: dt.datetime,
                             **values: Any) -> None:
@@ -279,7 +280,7 @@ class SqlPaymentsRepository:
                 status=payout.status, reason=None, checks=0, submitted=0, next_check_at=now,
                 actor_id=actor_id, created_at=now, updated_at=now,
             ).on_conflict_do_nothing(index_elements=["batch_id", "payee_kind", "payee_id"]))
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        return rows_affected(result) == 1
 
     async def get_payout(self, payout_id: uuid.UUID) -> PayoutRecord | None:
         row = (await self._s.execute(select(payouts).where(payouts.c.id == payout_id))).first()
@@ -298,7 +299,7 @@ class SqlPaymentsRepository:
             .where(payouts.c.id == payout_id, payouts.c.status.in_(("created", "pending")),
                    payouts.c.next_check_at <= now)
             .values(next_check_at=lease_until))
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        return rows_affected(result) == 1
 
     async def transition_payout(self, payout_id: uuid.UUID, allowed: frozenset[str], to: str,
                                 now: dt.datetime, **values: Any) -> bool:
@@ -306,7 +307,7 @@ class SqlPaymentsRepository:
             update(payouts)
             .where(payouts.c.id == payout_id, payouts.c.status.in_([str(s) for s in allowed]))
             .values(status=str(to), updated_at=now, **values))
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        return rows_affected(result) == 1
 
     async def update_payout(self, payout_id: uuid.UUID, now: dt.datetime,
                             **values: Any) -> None:
@@ -395,7 +396,7 @@ class SqlPaymentsRepository:
                 id=uuid.uuid4(), reference=reference, rider_id=rider_id, order_id=order_id,
                 kind=kind, amount_xaf=amount, note=note, actor_id=actor_id, created_at=now,
             ).on_conflict_do_nothing(index_elements=["reference"]))
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        return rows_affected(result) == 1
 
     async def change_cash(self, rider_id: uuid.UUID, delta: int,
                           now: dt.datetime) -> RiderCash | None:
@@ -431,7 +432,7 @@ class SqlPaymentsRepository:
                 discrepancy_xaf=d.discrepancy_xaf, booking=d.booking, reason=d.reason,
                 actor_id=d.actor_id, created_at=d.created_at,
             ).on_conflict_do_nothing(index_elements=["reference"]))
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        return rows_affected(result) == 1
 
     async def discrepancies(self, rider_id: uuid.UUID | None,
                             limit: int) -> list[CashDiscrepancy]:

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from okada.infra.db.results import rows_affected
 from okada.infra.db.uow import SqlUnitOfWork
 from okada.kernel.clock import Clock
 from okada.services.sync.adapters.orm import (
@@ -55,8 +56,6 @@ def _record(row: Any) -> Record:
                   None if row.source_version is None else int(row.source_version))
 
 
-def _rowcount(result: Any) -> int:
-    return int(result.rowcount)
 
 
 class SqlRecordRepository:
@@ -134,7 +133,7 @@ class SqlRecordRepository:
     async def delete(self, table: str, scope: str, record_id: str, *, seq: int) -> bool:
         result = await self._s.execute(delete(sync_records).where(
             self._key(table, scope, record_id)))
-        if _rowcount(result) == 0:
+        if rows_affected(result) == 0:
             return False
         await self.write_tombstone(table, scope, record_id, seq=seq)
         return True
@@ -186,7 +185,7 @@ class SqlRecordRepository:
         await self._s.execute(update(sync_state).where(
             sync_state.c.id == 1, sync_state.c.tombstone_horizon < highest)
             .values(tombstone_horizon=highest))
-        return _rowcount(result)
+        return rows_affected(result)
 
 
 class SqlCatalogRepository:
@@ -200,12 +199,12 @@ class SqlCatalogRepository:
         where = [table.c[k] == v for k, v in key.items()]
         result = await self._s.execute(update(table).where(*where, table.c.version < version)
                                        .values(version=version, **values))
-        if _rowcount(result):
+        if rows_affected(result):
             return True
         statement = _insert(self._s)(table).values(**key, version=version, **values)
         result = await self._s.execute(statement.on_conflict_do_nothing(
             index_elements=list(key)))
-        return _rowcount(result) == 1
+        return rows_affected(result) == 1
 
     async def store(self, store_id: uuid.UUID) -> StoreInfo | None:
         row = (await self._s.execute(select(stores).where(stores.c.id == store_id))).first()
@@ -326,14 +325,14 @@ class SqlUploadRepository:
         result = await self._s.execute(update(uploads).where(
             uploads.c.id == upload_id, uploads.c.offset == expected,
             uploads.c.status == "open").values(offset=offset))
-        return _rowcount(result) == 1
+        return rows_affected(result) == 1
 
     async def finish(self, upload_id: uuid.UUID, *, status: str, sha256: str | None,
                      at: dt.datetime) -> bool:
         result = await self._s.execute(update(uploads).where(
             uploads.c.id == upload_id, uploads.c.status == "open").values(
             status=status, sha256=sha256, completed_at=at))
-        return _rowcount(result) == 1
+        return rows_affected(result) == 1
 
     async def expired(self, now: dt.datetime, limit: int) -> list[Upload]:
         rows = (await self._s.execute(select(uploads).where(
