@@ -4,15 +4,18 @@ The query is what dispatch and the quote's surge check ask: the riders free for 
 3 km of a store, nearest first, at most 20 (``GeoIndex.nearby(point, radius_m=3000,
 limit=20)``). It runs through the delivery service's own adapters:
 
-* **near/redis**: ``RedisGeoIndex.nearby``: ``GEOSEARCH key FROMLONLAT … BYRADIUS 3000 m ASC
-  COUNT 20 WITHDIST`` plus the adapter's parsing (UUIDs, tie order), distributed mode;
+* **near/redis**: ``RedisGeoIndex.nearby``: one script that runs ``GEOSEARCH key FROMLONLAT …
+  BYRADIUS 750 m ASC COUNT 20 WITHDIST`` and, only where that ring holds fewer than 20 riders,
+  the same over 3,000 m (same answer as the 3 km search, see ``search_radii``), plus the
+  adapter's parsing (UUIDs, tie order), distributed mode;
 * **pos/redis** (baseline B): ``GEOPOS key member`` of one rider on the same client and key:
   the cheapest GEO read, one round trip with a one-element reply;
 * **near/memory**: ``MemoryGeoIndex.nearby``, the embedded mode's grid (no IO at all).
 
 5,000 riders are spread uniformly over greater Douala (about 15 x 16 km, so a 3 km circle
-holds about 550 of them and COUNT 20 keeps the nearest); query points are random points of
-the same area (a new one per call). The Redis key is unique to the run and deleted after.
+holds about 550 of them, a 750 m one about 35, and COUNT 20 keeps the nearest); query points
+are random points of the same area (a new one per call). The Redis key is unique to the
+run and deleted after.
 
 Method (performance.md section 1, scaled to an in-process client): rounds of the three
 variants interleaved (order rotated each round), each a closed loop of ``--concurrency``

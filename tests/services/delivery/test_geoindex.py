@@ -10,7 +10,7 @@ import pytest
 
 from okada.services.delivery.adapters.geoindex import MemoryGeoIndex, RedisGeoIndex
 from okada.services.delivery.application.ports import GeoIndex
-from okada.services.delivery.domain.geo import Point
+from okada.services.delivery.domain.geo import Point, distance_m
 from tests.support.services import require_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -69,3 +69,30 @@ async def test_redis_and_memory_agree_on_a_random_crowd() -> None:
     finally:
         await redis_index.clear()
         await redis_index.aclose()
+
+
+@pytest.mark.parametrize("spread", [0.01, 0.03])  # dense: the inner ring suffices; sparse: not
+async def test_ring_search_finds_exactly_the_nearest_of_the_whole_circle(
+    index: GeoIndex, spread: float
+) -> None:
+    """The narrow-ring shortcut must never change the answer: compare with brute force."""
+    rng = random.Random(11)
+    crowd: dict[uuid.UUID, Point] = {}
+    for _ in range(200):
+        rider = uuid.uuid4()
+        crowd[rider] = Point(4.05 + rng.uniform(-spread, spread),
+                             9.70 + rng.uniform(-spread, spread))
+        await index.upsert(rider, crowd[rider])
+    for limit in (5, 20, 60):
+        found = await index.nearby(AKWA, radius_m=3000, limit=limit)
+        true_distance = {rider: distance_m(AKWA, where) for rider, where in crowd.items()}
+        expected = sorted((r for r, d in true_distance.items() if d <= 3000),
+                          key=true_distance.__getitem__)[:limit]
+        assert len(found) == len(expected) == limit
+        # Redis measures on a 52-bit geohash (tens of centimetres here), so two riders a few
+        # millimetres apart may swap: compare up to that, which still catches a wrong ring.
+        cutoff = true_distance[expected[-1]]
+        found_ids = {r for r, _ in found}
+        assert {r for r in expected if true_distance[r] < cutoff - 1.0} <= found_ids
+        assert all(true_distance[r] <= cutoff + 1.0 for r in found_ids)
+        assert [d for _, d in found] == sorted(d for _, d in found)
