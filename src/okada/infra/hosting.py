@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 import httpx
+import structlog
 from fastapi import FastAPI
 from httpx_aiohttp import AiohttpTransport
 from sqlalchemy import MetaData, Table, insert, text
@@ -32,6 +33,8 @@ from okada.kernel.ports import Cache, MessageBus, MessageHandler
 UPSTREAM_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 S = TypeVar("S", bound=PlatformSettings)
 SERVICE_NAMESPACE = uuid.UUID("0b6f2f0e-3c1d-4e5a-8f7b-9d2c1a4e6b10")
+
+log = structlog.get_logger(__name__)
 
 
 class ServiceDirectory:
@@ -278,8 +281,17 @@ def service_store(ctx: HostContext, service: str, metadata: MetaData) -> Service
     )
 
 
-async def cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
-    """Cancel background tasks and wait for them to finish."""
+async def cancel_all(tasks: list[asyncio.Task[Any]], *, timeout: float = 10.0) -> None:
+    """Cancel background tasks and wait (at most ``timeout`` seconds) for them to finish.
+
+    A task that ignores its cancellation must not hang the process's shutdown: it is named
+    in the log (so the bug is found) and left behind.
+    """
+    if not tasks:
+        return
     for task in tasks:
         task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    _, pending = await asyncio.wait(tasks, timeout=timeout)
+    if pending:
+        log.error("host.tasks_ignored_cancellation",
+                  tasks=sorted(task.get_name() for task in pending))

@@ -11,6 +11,7 @@ import structlog
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from okada.infra.aio import wait_event
 from okada.infra.observability import metrics
 from okada.kernel.clock import Clock, SystemClock
 from okada.kernel.messages import Envelope
@@ -88,10 +89,7 @@ class OutboxRelay:
             if published >= self._batch_size:
                 continue
             await self._report_backlog()
-            try:
-                await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
-            except TimeoutError:
-                pass
+            await wait_event(self._wakeup, self._poll_interval)
 
     async def _report_backlog(self) -> None:
         now = self._clock.now()

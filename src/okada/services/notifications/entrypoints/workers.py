@@ -6,6 +6,7 @@ import asyncio
 
 import structlog
 
+from okada.infra.aio import wait_event
 from okada.services.notifications.application.dispatch import Dispatcher
 
 log = structlog.get_logger(__name__)
@@ -23,10 +24,7 @@ class Wakeup:
 
     async def wait(self, timeout: float) -> None:
         """Wait for a wake-up or ``timeout`` seconds (polling pace, not a business delay)."""
-        try:
-            await asyncio.wait_for(self._event.wait(), timeout)
-        except TimeoutError:
-            pass
+        await wait_event(self._event, timeout)
         self._event.clear()
 
 
