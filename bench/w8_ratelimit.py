@@ -166,8 +166,8 @@ def _gateway(kind: str) -> Any:
         codec=PrincipalCodec(settings.internal_secret),
         cache=RedisCache(settings.redis_url, prefix=settings.redis_prefix),
         rate_limiter=limiter,
-        rate_limit_policies={"reads": RateLimitPolicy("reads", limit=1_000_000_000,
-                                                      period_seconds=1)},
+        rate_limit_policies={name: RateLimitPolicy(name, limit=1_000_000_000, period_seconds=1)
+                             for name in ("reads", "writes")},
         max_body_bytes=settings.max_body_bytes,
     )
 
@@ -738,13 +738,25 @@ def render(data: dict[str, Any]) -> str:
 # -- in-process CPU of the whole edge (no HTTP server in front) -------------------------------
 
 
-async def _drive_edge(app: Any, token: str, total: int, concurrency: int) -> None:
+# A W7-like write (`place`): a saved place posted as JSON.
+POST_PATH = "/v1/users/me/places"
+POST_BODY = orjson.dumps({"label": "Maison", "city": "Douala", "quartier": "Bonamoussadi",
+                          "landmark": "Carrefour Eto'o, derriere la pharmacie",
+                          "lat": 4.0921, "lng": 9.7412})
+
+
+async def _drive_edge(app: Any, token: str, total: int, concurrency: int,
+                      post: bool = False) -> None:
     headers = [(b"host", b"gateway"), (b"authorization", f"Bearer {token}".encode()),
                (b"accept", b"*/*"), (b"user-agent", b"bench")]
+    method, path, body = ("POST", POST_PATH, POST_BODY) if post else ("GET", PATH, b"")
+    if post:
+        headers += [(b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode())]
 
     async def one() -> None:
         scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-                 "method": "GET", "scheme": "http", "path": PATH, "raw_path": PATH.encode(),
+                 "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
                  "query_string": b"", "root_path": "", "headers": headers,
                  "client": (HOST, 50000), "server": (HOST, 8000), "state": {}}
         sent = False
@@ -753,7 +765,7 @@ async def _drive_edge(app: Any, token: str, total: int, concurrency: int) -> Non
             nonlocal sent
             if not sent:
                 sent = True
-                return {"type": "http.request", "body": b"", "more_body": False}
+                return {"type": "http.request", "body": body, "more_body": False}
             await asyncio.sleep(3600)
             return {"type": "http.disconnect"}
 
@@ -778,12 +790,13 @@ async def _drive_edge(app: Any, token: str, total: int, concurrency: int) -> Non
 
 
 def edge_cpu(argv: list[str]) -> None:
-    """``python -m bench.w8_ratelimit edge-cpu [off|redis|memory] [N] [--profile]``.
+    """``python -m bench.w8_ratelimit edge-cpu [off|redis|memory] [N] [--profile] [--post]``.
 
     CPU ms per request of the gateway's whole edge (middleware, authentication, revocation
     read, limiter, signing, aiohttp forwarding) driven through ASGI in this process, without
     uvicorn in front, against the fake upstream in its own process; ``--profile`` prints the
-    cProfile top entries (the profiler inflates pure-Python parts). Needs Redis.
+    cProfile top entries (the profiler inflates pure-Python parts); ``--post`` sends W7's
+    ``place`` write (a JSON POST) instead of W7's ``me`` read. Needs Redis.
     """
     import cProfile
     import pstats
@@ -810,16 +823,18 @@ def edge_cpu(argv: list[str]) -> None:
         app = _gateway(kind)
 
         async def measure() -> None:
-            await _drive_edge(app, token, 500, 32)  # warm-up: pools, JWKS, token memory
+            post = "--post" in argv
+            await _drive_edge(app, token, 500, 32, post)  # warm-up: pools, JWKS, token memory
             profile = cProfile.Profile() if "--profile" in argv else None
             cpu, wall = time.process_time(), time.perf_counter()
             if profile:
                 profile.enable()
-            await _drive_edge(app, token, total, 32)
+            await _drive_edge(app, token, total, 32, post)
             if profile:
                 profile.disable()
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-            print(f"edge {kind}: {1000 * cpu / total:.3f} CPU ms/request, "
+            verb = "POST" if post else "GET"
+            print(f"edge {kind} {verb}: {1000 * cpu / total:.3f} CPU ms/request, "
                   f"{total / wall:,.0f} req/s wall, {total} requests, 32 concurrent")
             if profile:
                 pstats.Stats(profile).sort_stats("cumulative").print_stats(35)
