@@ -35,14 +35,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
-import re
-import secrets
 import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -50,381 +46,54 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
-
+# The topology and client helpers live in bench._topology (bench.journey uses them too); they
+# are re-exported here because other code imports them from bench.checkout.
 from bench._common import command_line, machine_lines, now_utc, percentile, table, versions
+from bench._topology import (
+    AKWA,
+    AMQP_URL,
+    HOST,
+    IP_KEYED_LIMITS,
+    POSTGRES_ADMIN,
+    PYTHON,
+    REDIS_URL,
+    RESULTS,
+    ROOT,
+    Answer,
+    Client,
+    Topology,
+    _cleanup,
+    _cpu_groups,
+    _cpu_snapshot,
+    _env,
+    _progress,
+    _start,
+    _stop_all,
+    _wait_ready,
+    drain,
+    holds_of,
+    inventory_engine,
+    order_body,
+    queues_backlog,
+    serve_gateway,
+    set_available,
+    sign_in,
+    sign_in_phones,
+    stock_of,
+    topology,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-PYTHON = sys.executable
-HOST = "127.0.0.1"
-POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
-REDIS_URL = "redis://127.0.0.1:6379/0"
-RESULTS = ROOT / "bench" / "results"
-AKWA = (4.0485, 9.699)  # the demo dark store in Akwa, Douala
+__all__ = [
+    "AKWA", "AMQP_URL", "HOST", "IP_KEYED_LIMITS", "POSTGRES_ADMIN", "PYTHON", "REDIS_URL",
+    "RESULTS", "ROOT", "Answer", "Client", "Step", "Topology", "_cleanup", "_cpu_groups",
+    "_cpu_snapshot", "_env", "_progress", "_start", "_stop_all", "_wait_ready", "drain",
+    "holds_of", "inventory_engine", "main", "measure", "order_body", "oversell",
+    "queues_backlog", "render", "run_step", "serve_gateway", "set_available", "sign_in",
+    "sign_in_phones", "stock_of", "topology",
+]
+
 P95_GOAL_MS = 300.0
 RATE_GOAL = 80.0
-
-
-# -- processes --------------------------------------------------------------------------------
-
-
-def serve_gateway() -> None:
-    """The distributed gateway; limits keyed by IP raised (every customer signs in from one IP).
-
-    The limiter still runs its GCRA script on every request, so its cost is measured; with
-    300 customers at 80 checkouts/s each customer sends 16 orders a minute, under the
-    per-principal write limit anyway.
-    """
-    from okada.cli.main import _uvicorn
-    from okada.infra.ratelimit import RateLimitPolicy
-    from okada.infra.settings import PlatformSettings, default_port
-    from okada.runtime.distributed import create_gateway_process_app
-
-    settings = PlatformSettings.for_service("gateway")
-    app = create_gateway_process_app(settings)
-    policies = app.state.limits.policies
-    for name in ("otp_ip", "otp_phone", "writes"):
-        policies[name] = RateLimitPolicy(name, limit=10**6, period_seconds=1)
-    _uvicorn(app, HOST, default_port("gateway") + settings.port_offset)
-
-
-@dataclass
-class Topology:
-    """Processes this run started and the names it owns."""
-
-    run: str
-    env: dict[str, str]
-    offset: int
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    logs: dict[str, Path] = field(default_factory=dict)
-
-    def port(self, name: str) -> int:
-        from okada.infra.settings import default_port
-
-        return default_port(name) + self.offset
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port('gateway')}"
-
-
-def _progress(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def _env(run: str, offset: int) -> dict[str, str]:
-    return {
-        **os.environ,
-        "OKADA_MODE": "distributed",
-        "OKADA_INTERNAL_SECRET": f"bench-checkout-{secrets.token_hex(16)}",
-        "OKADA_DATABASE_PREFIX": f"okada_bench_co_{run}_",
-        "OKADA_AMQP_EXCHANGE": f"okada.bench.co.{run}",
-        "OKADA_AMQP_QUEUE_PREFIX": f"bench.co.{run}.",
-        "OKADA_REDIS_PREFIX": f"okada-bench-co-{run}:",
-        "OKADA_PORT_OFFSET": str(offset),
-        "OKADA_LOG_LEVEL": "WARNING",
-        "OKADA_SEED_DEMO_DATA": "false",
-        # One IP signs every customer in; the per-phone OTP limits stay as deployed.
-        "IDENTITY_OTP_PER_IP_PER_HOUR": str(10**6),
-        "IDENTITY_OTP_PER_PREFIX_PER_DAY": str(10**6),
-        "IDENTITY_ACCESS_TOKEN_TTL_SECONDS": "1800",
-    }
-
-
-def _start(topo: Topology, name: str, command: list[str], logdir: Path) -> None:
-    log = logdir / f"{name}.log"
-    with log.open("wb") as handle:
-        topo.procs[name] = subprocess.Popen(
-            command, cwd=ROOT, env=topo.env, stdout=handle, stderr=handle,
-            start_new_session=True,
-        )
-    topo.logs[name] = log
-
-
-def _wait_ready(topo: Topology, names: list[str], timeout: float) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    pending = list(names)
-    while pending:
-        for name in list(pending):
-            proc = topo.procs[name]
-            if proc.poll() is not None:
-                tail = topo.logs[name].read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
-            path = "/healthz" if name in ("simulators", "gateway") else "/readyz"
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://{HOST}:{topo.port(name)}{path}", timeout=2).status_code \
-                        == 200:
-                    pending.remove(name)
-        if pending and time.monotonic() > deadline:
-            raise RuntimeError(f"not ready after {timeout:.0f}s: {pending}")
-        if pending:
-            time.sleep(0.5)
-
-
-def _stop_all(topo: Topology) -> None:
-    for proc in topo.procs.values():
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    for proc in topo.procs.values():
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-
-async def _cleanup(topo: Topology) -> dict[str, Any]:
-    import aio_pika
-    import asyncpg  # type: ignore[import-untyped]
-    import redis.asyncio as redis
-
-    done: dict[str, Any] = {}
-    conn = await asyncpg.connect(POSTGRES_ADMIN, timeout=10)
-    try:
-        rows = await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1",
-                                topo.env["OKADA_DATABASE_PREFIX"] + "%")
-        for row in rows:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
-        done["databases"] = len(rows)
-    finally:
-        await conn.close()
-    listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name"],
-                            capture_output=True, text=True, timeout=60)
-    prefix, exchange = topo.env["OKADA_AMQP_QUEUE_PREFIX"], topo.env["OKADA_AMQP_EXCHANGE"]
-    names = [q.strip() for q in listed.stdout.splitlines()
-             if q.strip().startswith((prefix, exchange))]
-    connection = await aio_pika.connect(AMQP_URL, timeout=10)
-    try:
-        for name in [*names, None, None, None]:
-            channel = await connection.channel()
-            with contextlib.suppress(aio_pika.exceptions.ChannelClosed):
-                if name is not None:
-                    await channel.queue_delete(name)
-            if not channel.is_closed:
-                await channel.close()
-        for suffix in ("", ".dlx", ".unrouted"):
-            channel = await connection.channel()
-            with contextlib.suppress(aio_pika.exceptions.ChannelClosed):
-                await channel.exchange_delete(exchange + suffix)
-            if not channel.is_closed:
-                await channel.close()
-    finally:
-        await connection.close()
-    done["queues"] = len(names)
-    client = redis.from_url(REDIS_URL)
-    try:
-        keys = [k async for k in client.scan_iter(match=topo.env["OKADA_REDIS_PREFIX"] + "*")]
-        done["redis_keys"] = await client.delete(*keys) if keys else 0
-    finally:
-        await client.aclose()
-    return done
-
-
-@contextlib.contextmanager
-def topology(args: argparse.Namespace, logdir: Path) -> Any:
-    """Start everything, seed the demo data once all are ready; stop and clean up after."""
-    from okada.runtime.registry import SERVICES
-
-    run = uuid.uuid4().hex[:8]
-    topo = Topology(run, _env(run, args.port_offset), args.port_offset)
-    services = args.services or list(SERVICES)
-    try:
-        _start(topo, "simulators", [PYTHON, "-m", "okada.cli.main", "serve", "simulators"],
-               logdir)
-        _start(topo, "identity", [PYTHON, "-m", "okada.cli.main", "serve", "identity"], logdir)
-        _wait_ready(topo, ["simulators", "identity"], 120)
-        others = [s for s in services if s != "identity"]
-        for name in others:
-            _start(topo, name, [PYTHON, "-m", "okada.cli.main", "serve", name], logdir)
-        _start(topo, "gateway", [PYTHON, "-m", "bench.checkout", "serve-gateway"], logdir)
-        _wait_ready(topo, [*others, "gateway"], 300)
-        _progress("all processes ready; loading the demo data")
-        subprocess.run([PYTHON, "-m", "okada.cli.main", "seed", *services], cwd=ROOT, env=topo.env,
-                       check=True, capture_output=True, timeout=600)
-        yield topo
-    finally:
-        _progress("stopping the topology and cleaning up")
-        _stop_all(topo)
-        try:
-            topo.env["cleanup"] = json.dumps(asyncio.run(_cleanup(topo)))
-        except Exception as exc:  # still report the run
-            topo.env["cleanup"] = f"failed: {exc!r}"
-
-
-def queues_backlog(topo: Topology) -> int:
-    """Messages (ready + unacked) in this run's consumer queues (retry and dead-letter
-    queues and the catch-all of unrouted messages excluded)."""
-    listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name", "messages"],
-                            capture_output=True, text=True, timeout=60)
-    prefix = topo.env["OKADA_AMQP_QUEUE_PREFIX"]
-    total = 0
-    for line in listed.stdout.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[0].startswith(prefix) and parts[1].isdigit() \
-                and not parts[0].endswith(".dlq") and ".retry." not in parts[0]:
-            total += int(parts[1])
-    return total
-
-
-async def drain(topo: Topology, timeout: float = 300.0) -> int:
-    """Wait until the consumers applied the seed's events (thousands of catalog events
-    that orders, notifications and the gateway consume), so the steps measure checkouts
-    and not the tail of the seed; return the backlog left."""
-    deadline = time.monotonic() + timeout
-    while True:
-        backlog = await asyncio.to_thread(queues_backlog, topo)
-        if backlog == 0 or time.monotonic() > deadline:
-            return backlog
-        await asyncio.sleep(2)
-
-
-# -- client -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Answer:
-    """What the load generator keeps of a response."""
-
-    status_code: int
-    text: str
-
-    def json(self) -> Any:
-        return json.loads(self.text)
-
-
-class Client:
-    """A small aiohttp client (the generator's CPU counts against the box: httpx's pure-Python
-    HTTP/1.1 stack costs it about twice as much per request). Same calls as httpx's."""
-
-    def __init__(self, base_url: str, *, timeout: float, connections: int) -> None:
-        import aiohttp
-
-        self._base = base_url
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=timeout),
-            connector=aiohttp.TCPConnector(limit=connections, force_close=False),
-            json_serialize=json.dumps,
-            # Mobile apps accept compressed answers: let the gateway compress as it would.
-            headers={"Accept-Encoding": "gzip"},
-        )
-
-    async def request(self, method: str, path: str, *, json_body: Any = None,
-                      params: dict[str, Any] | None = None,
-                      headers: dict[str, str] | None = None) -> Answer:
-        async with self._session.request(method, self._base + path, json=json_body,
-                                         params=params, headers=headers) as response:
-            return Answer(response.status, await response.text())
-
-    async def post(self, path: str, *, json: Any = None,
-                   headers: dict[str, str] | None = None) -> Answer:
-        return await self.request("POST", path, json_body=json, headers=headers)
-
-    async def get(self, path: str, *, params: dict[str, Any] | None = None,
-                  headers: dict[str, str] | None = None) -> Answer:
-        return await self.request("GET", path, params=params, headers=headers)
-
-    async def aclose(self) -> None:
-        await self._session.close()
-
-
-# -- setup ------------------------------------------------------------------------------------
-
-
-async def sign_in(client: Any, count: int) -> list[tuple[str, str]]:
-    """Sign ``count`` new customers in by OTP; return (token, E.164 phone) pairs."""
-    sem = asyncio.Semaphore(8)
-    suffixes = random.sample(range(10**6), count)
-
-    async def one(suffix: int) -> tuple[str, str]:
-        national = f"677{suffix:06d}"
-        e164 = f"+237{national}"
-        async with sem:
-            answer = await client.post("/v1/auth/otp/request", json={"phone": national})
-            if answer.status_code != 202:
-                raise RuntimeError(f"OTP request: {answer.status_code} {answer.text[:300]}")
-            messages = (await client.get("/_sim/sms/messages", params={"to": e164})).json()
-            match = re.search(r"\b(\d{6})\b", messages[0]["text"]) if messages else None
-            if not match:
-                raise RuntimeError(f"no OTP SMS for {e164}")
-            answer = await client.post("/v1/auth/otp/verify", json={
-                "phone": national, "code": match.group(1), "device_id": "bench-checkout"})
-            if answer.status_code != 200:
-                raise RuntimeError(f"OTP verify: {answer.status_code} {answer.text[:300]}")
-            return answer.json()["access_token"], e164
-
-    return list(await asyncio.gather(*(one(s) for s in suffixes)))
-
-
-async def inventory_engine(topo: Topology) -> Any:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    prefix = topo.env["OKADA_DATABASE_PREFIX"]
-    return create_async_engine(f"postgresql+asyncpg://postgres@127.0.0.1:5432/{prefix}inventory")
-
-
-async def stock_of(engine: Any, store_id: str) -> dict[str, tuple[int, int]]:
-    """(on_hand, reserved) per product of the store."""
-    import sqlalchemy as sa
-
-    async with engine.connect() as conn:
-        rows = await conn.execute(sa.text(
-            "SELECT product_id, on_hand, reserved FROM stock_items WHERE store_id = :s"),
-            {"s": store_id})
-        return {str(r[0]): (int(r[1]), int(r[2])) for r in rows}
-
-
-async def holds_of(engine: Any, order_ids: list[str]) -> dict[str, tuple[str, dict[str, int]]]:
-    """Inventory's reservations of these orders: order id -> (status, {product: quantity})."""
-    import sqlalchemy as sa
-
-    found: dict[str, tuple[str, dict[str, int]]] = {}
-    async with engine.connect() as conn:
-        rows = await conn.execute(sa.text(
-            "SELECT r.order_id, r.status, l.product_id, l.quantity FROM reservations r "
-            "JOIN reservation_lines l ON l.order_id = r.order_id "
-            "WHERE r.order_id = ANY(CAST(:ids AS uuid[]))"), {"ids": order_ids})
-        for order_id, status, product_id, quantity in rows:
-            found.setdefault(str(order_id), (str(status), {}))[1][str(product_id)] = int(quantity)
-    return found
-
-
-async def set_available(engine: Any, store_id: str, product_ids: list[str] | None,
-                        available: int) -> None:
-    """Give products exactly ``available`` units on sale (on_hand = reserved + available)."""
-    import sqlalchemy as sa
-
-    query = ("UPDATE stock_items SET on_hand = reserved + :a, version = version + 1 "
-             "WHERE store_id = :s")
-    params: dict[str, Any] = {"a": available, "s": store_id}
-    if product_ids is not None:
-        query += " AND product_id = ANY(CAST(:p AS uuid[]))"
-        params["p"] = product_ids
-    async with engine.begin() as conn:
-        await conn.execute(sa.text(query), params)
-
-
-def order_body(store_id: str, products: list[str], phone: str, rng: random.Random,
-               lines: int = 3) -> dict[str, Any]:
-    lat, lng = AKWA
-    return {
-        "id": str(uuid.uuid4()),
-        "store_id": store_id,
-        "lines": [{"product_id": p, "quantity": rng.randint(1, 2)}
-                  for p in rng.sample(products, lines)],
-        "address": {
-            "city": "Douala", "quartier": "Akwa", "landmark": "Face pharmacie du Centre",
-            "lat": lat + rng.uniform(-0.004, 0.004), "lng": lng + rng.uniform(-0.004, 0.004),
-            "contact_phone": phone,
-        },
-        "payment": {"method": "cash"},
-        "note": "Appelez en arrivant",
-    }
 
 
 # -- load -------------------------------------------------------------------------------------
@@ -461,39 +130,6 @@ class Step:
             "machine_busy_pct": self.machine_pct,
             "sample_errors": self.errors[:5],
         }
-
-
-def _cpu_groups(topo: Topology) -> dict[str, list[psutil.Process]]:
-    groups: dict[str, list[psutil.Process]] = {}
-    for name, proc in topo.procs.items():
-        with contextlib.suppress(psutil.Error):
-            parent = psutil.Process(proc.pid)
-            groups[name] = [parent, *parent.children(recursive=True)]
-    return groups
-
-
-def _cpu_snapshot(groups: dict[str, list[psutil.Process]]) -> dict[str, float]:
-    snap: dict[str, float] = {}
-    for name, procs in groups.items():
-        total = 0.0
-        for p in procs:
-            with contextlib.suppress(psutil.Error):
-                t = p.cpu_times()
-                total += t.user + t.system
-        snap[name] = total
-    for label, names in (("postgres", ("postgres",)), ("rabbitmq", ("beam.smp",)),
-                         ("redis", ("redis-server",))):
-        total = 0.0
-        for p in psutil.process_iter(["name", "cpu_times"]):
-            if p.info["name"] in names and p.info["cpu_times"] is not None:
-                total += p.info["cpu_times"].user + p.info["cpu_times"].system
-        snap[label] = total
-    own = psutil.Process().cpu_times()
-    snap["generator"] = own.user + own.system
-    t = psutil.cpu_times()
-    snap["_busy"] = sum(t) - t.idle - getattr(t, "iowait", 0.0)
-    snap["_total"] = sum(t)
-    return snap
 
 
 async def run_step(client: Any, topo: Topology, step: Step, store_id: str,
