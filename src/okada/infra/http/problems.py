@@ -8,6 +8,7 @@ import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -89,6 +90,21 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database connection failing rather than the request.
+
+    A disconnect SQLAlchemy detected, a PostgreSQL connection error (SQLSTATE class 08) or
+    operator intervention (57P: the session was terminated, the server shuts down or is
+    starting), a pool checkout timeout, or the socket itself refused or reset.
+    """
+    if isinstance(exc, sa_exc.DBAPIError):
+        state = str(getattr(exc.orig, "sqlstate", None) or "")
+        return (exc.connection_invalidated or state.startswith(("08", "57P"))
+                or isinstance(exc.orig, ConnectionError)
+                or isinstance(exc.orig and exc.orig.__cause__, ConnectionError))
+    return isinstance(exc, sa_exc.TimeoutError | ConnectionError)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Map every error to problem+json: business errors, validation, HTTP and the unexpected."""
 
@@ -151,6 +167,13 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
+        if database_unreachable(exc):
+            # The database went away under the request (dropped, refused, terminated): a
+            # retry can succeed, so it is a 503 with Retry-After, never a 500.
+            log.warning("http.database_unavailable", path=request.url.path, error=repr(exc))
+            return problem_response(503, "unavailable", request_language(request),
+                                    instance=request.url.path, headers={"Retry-After": "2"},
+                                    retry_after=2)
         log.error("http.unhandled_error", path=request.url.path, error=repr(exc), exc_info=exc)
         return problem_response(500, "internal_error", request_language(request))
 
