@@ -182,10 +182,23 @@ class Topology:
         cleanup(self.env)
 
 
-def cleanup(env: dict[str, str]) -> None:
-    """Drop the databases and broker objects named by a topology's environment."""
+def cleanup(env: dict[str, str], *, broker_wait: float = 90) -> None:
+    """Drop the databases and broker objects named by a topology's environment.
+
+    The broker is shared: another run may be restarting it for a fault test, so purging is
+    retried for up to ``broker_wait`` seconds (it comes back within about 30 s).
+    """
     asyncio.run(drop_databases(env["OKADA_DATABASE_PREFIX"]))
-    asyncio.run(purge_broker(env["OKADA_AMQP_EXCHANGE"], env["OKADA_AMQP_QUEUE_PREFIX"]))
+    deadline = time.monotonic() + broker_wait
+    while True:
+        try:
+            asyncio.run(purge_broker(env["OKADA_AMQP_EXCHANGE"],
+                                     env["OKADA_AMQP_QUEUE_PREFIX"]))
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(3)  # the broker is restarting: try again shortly
 
 
 async def drop_databases(prefix: str) -> None:

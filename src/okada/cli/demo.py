@@ -469,8 +469,11 @@ async def _rider_online(ctx: DemoContext, rider: str, spot: tuple[float, float])
 
 
 async def _deliver(ctx: DemoContext, rider: str, customer: str, order_id: str,
-                   door: tuple[float, float]) -> dict[str, Any]:
-    """The rider takes the offer and delivers with the PIN the customer reads on tracking."""
+                   door: tuple[float, float], journey: str = "") -> dict[str, Any]:
+    """The rider takes the offer and delivers with the PIN the customer reads on tracking.
+
+    Checkpoint ``"<journey>:assigned"``: the rider holds the delivery, not yet at the store.
+    """
 
     async def offer() -> dict[str, Any] | None:
         page = await ctx.call("GET", "/v1/rider/offers", token=rider)
@@ -479,6 +482,7 @@ async def _deliver(ctx: DemoContext, rider: str, customer: str, order_id: str,
     found = await ctx.wait_for(f"an offer of order {order_id}", offer)
     delivery = await ctx.call("POST", f"/v1/rider/offers/{found['id']}/accept", token=rider)
     ctx.say("offer", fee=found["fee_xaf"], cash=found["cash_to_collect_xaf"])
+    await ctx.checkpoint(f"{journey}:assigned")
     path = f"/v1/rider/deliveries/{delivery['id']}/status"
     for status in ("AT_STORE", "PICKED_UP", "ARRIVING"):
         await ctx.call("POST", path, token=rider, json={"status": status, "at": _now()})
@@ -563,7 +567,7 @@ async def journey_momo(ctx: DemoContext) -> dict[str, Any]:
     await _rider_online(ctx, rider, BONAMOUSSADI_RIDER_SPOT)
     await _store_moves(ctx, staff, order["id"], ["ready"])
     await ctx.checkpoint("A:ready")
-    delivery = await _deliver(ctx, rider, customer, order["id"], BONAMOUSSADI_DOOR)
+    delivery = await _deliver(ctx, rider, customer, order["id"], BONAMOUSSADI_DOOR, "A")
     order = await wait_order(ctx, customer, order["id"], {"DELIVERED"})
     kinds = await _inbox(ctx, customer, order["id"], {"order_confirmed", "order_delivered"})
     pushes = await ctx.call("GET", "/_sim/push/messages", params={"token": device})
@@ -596,7 +600,7 @@ async def journey_cash(ctx: DemoContext) -> dict[str, Any]:
     await _rider_online(ctx, rider, BASTOS_RIDER_SPOT)
     await _store_moves(ctx, staff, order["id"], ["ready"])
     await ctx.checkpoint("B:ready")
-    delivery = await _deliver(ctx, rider, customer, order["id"], BASTOS_DOOR)
+    delivery = await _deliver(ctx, rider, customer, order["id"], BASTOS_DOOR, "B")
     if delivery["cash_to_collect_xaf"] != order["payable_xaf"]:
         raise StepFailed(f"cash to collect {delivery['cash_to_collect_xaf']} ≠ amount due "
                          f"{order['payable_xaf']}")
