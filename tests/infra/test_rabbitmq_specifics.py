@@ -205,3 +205,29 @@ async def test_close_then_unhealthy() -> None:
         await bus.close()
         await delete_topology(bus, [])
     assert not await bus.is_healthy()
+
+
+async def test_a_publish_channel_closed_under_a_live_connection_is_reopened() -> None:
+    """The broker may close the publish channel while the connection lives on (or a channel
+    may fail to come back after a restart); publishing must not fail forever after that."""
+    require_rabbitmq()
+    bus = fresh_rabbit_bus()
+    got: list[Envelope] = []
+
+    async def handle(env: Envelope) -> None:
+        got.append(env)
+
+    bus.subscribe("audit", ["audit.v1.Noted"], handle)
+    await bus.start()
+    try:
+        channel = bus._publish_channel
+        assert channel is not None
+        await channel.close()  # as the broker does on a channel-level error
+        assert channel.is_closed
+        sent = Envelope(schema="audit.v1.Noted", payload={"n": 1}, producer="audit")
+        await bus.publish([sent])
+        await eventually(lambda: [e.message_id for e in got] == [sent.message_id])
+        assert bus._publish_channel is not None and not bus._publish_channel.is_closed
+    finally:
+        await bus.close()
+        await delete_topology(bus, ["audit"])

@@ -249,6 +249,7 @@ class RabbitMqBus:
         self._exchange: AbstractExchange | None = None
         self._broker_version: tuple[int, ...] = ()
         self._inflight: set[asyncio.Task[object]] = set()
+        self._reopening = asyncio.Lock()
 
     # -- names --------------------------------------------------------------------------
 
@@ -353,6 +354,7 @@ class RabbitMqBus:
         """
         if not envelopes:
             return
+        await self._open_publish_channel()
         exchange = self._exchange
         if exchange is None:
             raise ConnectionError("RabbitMQ bus not started")
@@ -369,6 +371,37 @@ class RabbitMqBus:
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             raise BusPublishError(len(errors), len(envelopes), errors[0]) from errors[0]
+
+    async def _open_publish_channel(self) -> AbstractChannel:
+        """The publish channel, reopened (with the exchanges) if it died under a live connection.
+
+        aio-pika's robust connection restores its channels after a reconnect, but a channel the
+        broker closed while the connection stayed up, or whose restore failed while the broker
+        was starting, stays closed: every publish would fail with ChannelInvalidStateError until
+        the process restarts (seen after a RabbitMQ restart under load). The outbox keeps the
+        events meanwhile, so reopening the channel here is all the recovery needed.
+
+        Raises:
+            ConnectionError: The bus is not started, or its connection is reconnecting (the
+                caller retries later; the robust connection restores the channel itself).
+        """
+        channel, connection = self._publish_channel, self._connection
+        if channel is None or connection is None:
+            raise ConnectionError("RabbitMQ bus not started")
+        if not channel.is_closed:
+            return channel
+        async with self._reopening:
+            current = self._publish_channel
+            if current is not None and current is not channel and not current.is_closed:
+                return current  # another publisher reopened it while this one waited
+            if connection.is_closed or not connection.connected.is_set():
+                raise ConnectionError("RabbitMQ connection is reconnecting")
+            fresh = connection.channel(publisher_confirms=True, on_return_raises=True)
+            await fresh.initialize(timeout=self._timeout)
+            await self._declare_exchanges(fresh)  # also points self._exchange at it
+            self._publish_channel = fresh
+            log.warning("bus.publish_channel_reopened", exchange=self.exchange_name)
+            return fresh
 
     async def close(self) -> None:
         """Stop consuming, let in-flight handlers finish (up to the timeout), disconnect.
@@ -573,10 +606,8 @@ class RabbitMqBus:
             correlation_id=message.correlation_id,
             headers=headers,
         )
-        channel = self._publish_channel
         try:
-            if channel is None:
-                raise ConnectionError("RabbitMQ bus closed")
+            channel = await self._open_publish_channel()
             await channel.default_exchange.publish(
                 copy,
                 routing_key=subscription.wait_queues[delay],
