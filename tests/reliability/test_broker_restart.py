@@ -470,16 +470,37 @@ def doubled_effects(e: Effects) -> list[str]:
     return doubled
 
 
-def dead_lettered(queue_prefix: str) -> dict[str, int]:
-    """Messages sitting in this run's dead-letter queues (a message that gave up)."""
+def queued_messages(queue_prefix: str) -> dict[str, int]:
+    """Messages (ready + unacknowledged) in each of this run's queues that holds any."""
     listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name", "messages"],
                             capture_output=True, text=True, timeout=60, check=True)
     found = {}
     for line in listed.stdout.splitlines():
         parts = line.split()
-        if len(parts) == 2 and parts[0].startswith(queue_prefix) and parts[0].endswith(".dlq"):
+        if len(parts) == 2 and parts[0].startswith(queue_prefix) and parts[1].isdigit():
             found[parts[0]] = int(parts[1])
     return {name: count for name, count in found.items() if count}
+
+
+def dead_lettered(queue_prefix: str) -> dict[str, int]:
+    """Messages sitting in this run's dead-letter queues (a message that gave up)."""
+    return {name: n for name, n in queued_messages(queue_prefix).items() if name.endswith(".dlq")}
+
+
+async def wait_queues_drained(queue_prefix: str, seconds: float = 60.0) -> None:
+    """Until no work or retry queue of the run holds a message, ready or unacknowledged.
+
+    With every outbox published and every queue empty, no redelivery the restart caused can
+    still arrive: duplicates counted after this are all there will ever be.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        busy = {name: n for name, n in (await asyncio.to_thread(queued_messages, queue_prefix)
+                                        ).items() if not name.endswith(".dlq")}
+        if not busy:
+            return
+        assert time.monotonic() < deadline, f"queues not drained: {busy}"
+        await asyncio.sleep(0.5)  # polling interval
 
 
 async def wait_effects(prefix: str, journeys: list[Journey], customer_ids: dict[str, str]
@@ -546,8 +567,7 @@ async def test_fifty_journeys_survive_a_broker_restart(topology: Topology) -> No
         customer_ids = {p: ctx.user_ids[p] for p in phones}
         effects, settle = await wait_effects(prefix, journeys, customer_ids)
         last_done = max(j.done_at for j in journeys)
-        # Let redeliveries that the restart caused land before counting duplicates.
-        await asyncio.sleep(2.0)
+        await wait_queues_drained(topology.env["OKADA_AMQP_QUEUE_PREFIX"])
         effects = await read_effects(prefix, [j.order_id for j in journeys])
         doubled = doubled_effects(effects)
         dlq = dead_lettered(topology.env["OKADA_AMQP_QUEUE_PREFIX"])
@@ -694,7 +714,7 @@ async def test_broker_restart_at_each_momo_saga_step(topology: Topology) -> None
                 break
             assert time.monotonic() < deadline, f"effects missing: {pending}"
             await asyncio.sleep(1.0)  # polling interval
-        await asyncio.sleep(2.0)  # let restart-caused redeliveries land before counting
+        await wait_queues_drained(topology.env["OKADA_AMQP_QUEUE_PREFIX"])
         effects = await read_effects(prefix, ids)
         everything = await all_orders_money(prefix)
         print("\nrestarts (stop_app s / back s): " + ", ".join(
