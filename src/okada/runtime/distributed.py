@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from okada.gateway.app import create_gateway_app
 from okada.gateway.caching import gateway_cache_subscription
+from okada.gateway.settings import GatewaySettings
 from okada.infra.observability.logging import configure_logging
 from okada.infra.settings import PlatformSettings
 from okada.runtime.host import ServiceHost, build_context
@@ -61,7 +62,9 @@ def create_service_process_app(name: str, settings: PlatformSettings | None = No
 
 def create_gateway_process_app(settings: PlatformSettings | None = None) -> FastAPI:
     """The gateway process: routes to service processes over pooled HTTP connections."""
-    settings = settings or PlatformSettings.for_service("gateway")
+    settings = settings or GatewaySettings.for_service("gateway")
+    edge = settings if isinstance(settings, GatewaySettings) else GatewaySettings.for_service(
+        "gateway")
     configure_logging(level=settings.log_level, json=settings.log_json, service="gateway")
     from okada.infra.ratelimit import RedisRateLimiter
 
@@ -90,6 +93,7 @@ def create_gateway_process_app(settings: PlatformSettings | None = None) -> Fast
         codec=ctx.codec,
         cache=cache,
         rate_limiter=limiter,
+        rate_limit_policies=edge.rate_limit_policies(),
         cors_origins=settings.cors_origins,
         max_body_bytes=settings.max_body_bytes,
         docs_enabled=settings.docs_enabled,

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from okada.gateway.app import create_gateway_app
 from okada.gateway.caching import gateway_cache_subscription
+from okada.gateway.settings import GatewaySettings
 from okada.infra.bus.inprocess import InProcessBus
 from okada.infra.bus.policy import DeliveryPolicy
 from okada.infra.cache.memory import MemoryCache
@@ -71,6 +72,7 @@ def create_embedded_app(
         codec=ctx.codec,
         cache=ctx.cache,
         rate_limiter=MemoryRateLimiter(),
+        rate_limit_policies=GatewaySettings.for_service("gateway").rate_limit_policies(),
         cors_origins=settings.cors_origins,
         max_body_bytes=settings.max_body_bytes,
         docs_enabled=settings.docs_enabled,
