@@ -6,7 +6,7 @@ import asyncio
 import uuid
 
 from okada.contracts.orders.v1 import OrderPlaced
-from tests.services.payments.conftest import Harness
+from tests.services.payments.conftest import Harness, wait_until
 
 
 async def test_fifty_duplicate_order_placed_make_one_provider_request(pay_any: Harness) -> None:
@@ -59,6 +59,12 @@ async def test_declined_payment_fails_with_the_provider_reason(pay: Harness) -> 
 
     await pay.publish(placed)
     await pay.momo.drain()
+    # The provider's answer may still be on its way on a loaded box: wait for it (bounded).
+    async def failed_recorded() -> bool:
+        await pay.momo.drain()
+        return bool(await pay.events_of(placed.entity_id, "payments.v1.PaymentFailed"))
+
+    await wait_until(failed_recorded, timeout=15.0)
 
     failed = await pay.events_of(placed.entity_id, "payments.v1.PaymentFailed")
     assert [e["state"]["failure_reason"] for e in failed] == ["NOT_ENOUGH_FUNDS"]

@@ -12,7 +12,7 @@ from okada.contracts.orders.v1 import (
     OrderExpired,
     OrderPlaced,
 )
-from tests.services.payments.conftest import Harness
+from tests.services.payments.conftest import Harness, wait_until
 
 
 async def captured_order(pay: Harness, amount: int, phone: str) -> OrderPlaced:
@@ -117,7 +117,13 @@ async def test_orange_money_refund_falls_back_to_operations(pay: Harness) -> Non
     placed = pay.order(method="orange_money", phone="+237690000001", amount=1800)  # approves
     await pay.publish(placed)
     await pay.om.drain()
-    assert (await pay.payment(placed.entity_id))["status"] == "captured"
+
+    async def captured() -> bool:
+        await pay.om.drain()
+        return (await pay.payment(placed.entity_id))["status"] == "captured"
+
+    # The approval callback may still be on its way on a loaded box: wait for it (bounded).
+    await wait_until(captured, timeout=15.0)
 
     await pay.publish(pay.follow(placed, OrderCancelled, status="CANCELLED"))
 
