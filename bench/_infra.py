@@ -6,6 +6,7 @@ other engineers change the test helpers.
 
 from __future__ import annotations
 
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -15,12 +16,14 @@ from dataclasses import dataclass
 import aio_pika
 import asyncpg  # type: ignore[import-untyped]
 import psutil
+import redis.asyncio as redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from okada.infra.db.engine import create_engine, ensure_database
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @asynccontextmanager
@@ -74,6 +77,42 @@ async def delete_broker_objects(exchanges: Sequence[str], queues: Sequence[str])
                     await channel.close()
     finally:
         await connection.close()
+
+
+async def drop_databases(prefix: str) -> list[str]:
+    """Drop every PostgreSQL database whose name starts with ``prefix``; return their names."""
+    conn = await asyncpg.connect(f"{POSTGRES}/postgres", timeout=10)
+    try:
+        rows = await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1",
+                                prefix + "%")
+        for row in rows:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+        return [row["datname"] for row in rows]
+    finally:
+        await conn.close()
+
+
+async def purge_broker(exchange: str, queue_prefix: str) -> list[str]:
+    """Delete a topology's queues (by prefix) and exchanges; return the queues' names."""
+    listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True,
+                            text=True, timeout=60)
+    names = [line.strip() for line in listed.stdout.splitlines()
+             if line.strip().startswith((queue_prefix, exchange))]
+    await delete_broker_objects([exchange, f"{exchange}.dlx", f"{exchange}.unrouted"], names)
+    return names
+
+
+async def purge_redis(prefix: str) -> int:
+    """Delete every Redis key starting with ``prefix`` (in batches); return how many."""
+    client = redis.from_url(REDIS_URL)
+    deleted = 0
+    try:
+        keys = [k async for k in client.scan_iter(match=prefix + "*", count=1000)]
+        for i in range(0, len(keys), 500):
+            deleted += await client.delete(*keys[i : i + 500])
+    finally:
+        await client.aclose()
+    return deleted
 
 
 async def purge_queue(name: str) -> None:

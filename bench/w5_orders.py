@@ -450,6 +450,14 @@ def _pgbench_command(bench: Bench, variables: dict[str, str], clients: int,
     return [*command, f"{POSTGRES}/{prefix}pgbench"]
 
 
+def _pgbench_figure(pattern: str, output: str) -> str:
+    """The first group of ``pattern`` in pgbench's report; a clear error if it is missing."""
+    found = re.search(pattern, output)
+    if found is None:
+        raise RuntimeError(f"pgbench report without {pattern!r}: {output[-2000:]}")
+    return found.group(1)
+
+
 def closed_pgbench(bench: Bench, variables: dict[str, str], clients: int,
                    duration: float) -> dict[str, Any]:
     """pgbench at full speed for ``duration`` s; TPS as pgbench counts it (connections
@@ -461,11 +469,11 @@ def closed_pgbench(bench: Bench, variables: dict[str, str], clients: int,
     used = cpu.stop()
     if done.returncode != 0:
         raise RuntimeError(f"pgbench failed: {done.stderr[-2000:]}")
-    tps = float(re.search(r"tps = ([\d.]+)", done.stdout).group(1))  # type: ignore[union-attr]
+    tps = float(_pgbench_figure(r"tps = ([\d.]+)", done.stdout))
     mean = re.search(r"latency average = ([\d.]+) ms", done.stdout)
     failed = re.search(r"number of failed transactions: (\d+)", done.stdout)
-    count = int(re.search(r"number of transactions actually processed: (\d+)",
-                          done.stdout).group(1))  # type: ignore[union-attr]
+    count = int(_pgbench_figure(r"number of transactions actually processed: (\d+)",
+                                done.stdout))
     aborted = len(re.findall(r"client \d+ aborted", done.stderr))
     return {"throughput": tps, "placed": count, "aborted_clients": aborted,
             "failed": int(failed.group(1)) if failed else 0,

@@ -84,6 +84,7 @@ from bench._common import (
     versions,
     wait_until_quiet,
 )
+from bench._infra import drop_databases, purge_broker, purge_redis
 
 HOST = "127.0.0.1"
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -431,74 +432,14 @@ def _stop_all(topo: Topology) -> None:
             os.killpg(proc.process.pid, signal.SIGKILL)
 
 
-async def _drop_databases(prefix: str) -> list[str]:
-    import asyncpg  # type: ignore[import-untyped]
-
-    conn = await asyncpg.connect(POSTGRES_ADMIN, timeout=10)
-    try:
-        rows = await conn.fetch(
-            "SELECT datname FROM pg_database WHERE datname LIKE $1", prefix + "%"
-        )
-        for row in rows:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
-        return [row["datname"] for row in rows]
-    finally:
-        await conn.close()
-
-
-async def _purge_broker(exchange: str, queue_prefix: str) -> list[str]:
-    import aio_pika
-
-    listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True,
-                            text=True, timeout=60)
-    names = [line.strip() for line in listed.stdout.splitlines()
-             if line.strip().startswith((queue_prefix, exchange))]
-    connection = await aio_pika.connect(AMQP_URL, timeout=10)
-    try:
-        for name in names:
-            channel = await connection.channel()
-            with contextlib.suppress(aio_pika.exceptions.ChannelClosed):
-                await channel.queue_delete(name)
-            if not channel.is_closed:
-                await channel.close()
-        for suffix in ("", ".dlx", ".unrouted"):
-            channel = await connection.channel()
-            with contextlib.suppress(aio_pika.exceptions.ChannelClosed):
-                await channel.exchange_delete(exchange + suffix)
-            if not channel.is_closed:
-                await channel.close()
-    finally:
-        await connection.close()
-    return names
-
-
-async def _purge_redis(prefix: str) -> int:
-    import redis.asyncio as redis
-
-    client = redis.from_url(REDIS_URL)
-    deleted = 0
-    try:
-        batch: list[bytes] = []
-        async for key in client.scan_iter(match=prefix + "*", count=1000):
-            batch.append(key)
-            if len(batch) >= 500:
-                deleted += await client.delete(*batch)
-                batch.clear()
-        if batch:
-            deleted += await client.delete(*batch)
-    finally:
-        await client.aclose()
-    return deleted
-
-
 def _cleanup(topo: Topology) -> dict[str, Any]:
     """Drop the run's databases, broker objects and Redis keys; report what went."""
     done: dict[str, Any] = {}
     for label, job in (
-        ("databases", lambda: _drop_databases(topo.db_prefix)),
-        ("queues", lambda: _purge_broker(topo.env["OKADA_AMQP_EXCHANGE"],
-                                         topo.env["OKADA_AMQP_QUEUE_PREFIX"])),
-        ("redis_keys", lambda: _purge_redis(topo.env["OKADA_REDIS_PREFIX"])),
+        ("databases", lambda: drop_databases(topo.db_prefix)),
+        ("queues", lambda: purge_broker(topo.env["OKADA_AMQP_EXCHANGE"],
+                                        topo.env["OKADA_AMQP_QUEUE_PREFIX"])),
+        ("redis_keys", lambda: purge_redis(topo.env["OKADA_REDIS_PREFIX"])),
     ):
         try:
             done[label] = asyncio.run(job())

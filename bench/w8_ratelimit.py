@@ -69,6 +69,7 @@ from bench._common import (
     versions,
     wait_until_quiet,
 )
+from bench._infra import purge_redis
 
 HOST = "127.0.0.1"
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -324,18 +325,6 @@ def _redis_pids() -> list[int]:
     return [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "redis-server"]
 
 
-async def _purge_redis(prefix: str) -> int:
-    import redis.asyncio as redis
-
-    client = redis.from_url(REDIS_URL)
-    deleted = 0
-    try:
-        keys = [k async for k in client.scan_iter(match=prefix + "*", count=1000)]
-        for i in range(0, len(keys), 500):
-            deleted += await client.delete(*keys[i : i + 500])
-    finally:
-        await client.aclose()
-    return deleted
 
 
 @contextlib.contextmanager
@@ -511,7 +500,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _progress("in-process cost of one limiter hit")
         hits = micro(prefix, args.micro_hits, args.micro_repeats, generator_cpu)
     finally:
-        deleted = asyncio.run(_purge_redis(prefix))
+        deleted = asyncio.run(purge_redis(prefix))
     import redis as redis_sync
 
     client = redis_sync.Redis.from_url(REDIS_URL)
@@ -838,7 +827,7 @@ def edge_cpu(argv: list[str]) -> None:
                   f"{total / wall:,.0f} req/s wall, {total} requests, 32 concurrent")
             if profile:
                 pstats.Stats(profile).sort_stats("cumulative").print_stats(35)
-            await _purge_redis(config["redis_prefix"])
+            await purge_redis(config["redis_prefix"])
 
         uvloop.run(measure())
     finally:

@@ -286,49 +286,15 @@ class Service:
             await conn.close()
 
     async def cleanup(self) -> dict[str, Any]:
-        import aio_pika
-        import asyncpg
-        import redis.asyncio as redis
+        from bench._infra import drop_databases, purge_broker, purge_redis
 
-        done: dict[str, Any] = {}
-        conn = await asyncpg.connect(POSTGRES_ADMIN, timeout=10)
-        try:
-            rows = await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1",
-                                    self.env["OKADA_DATABASE_PREFIX"] + "%")
-            for row in rows:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
-            done["databases"] = [r["datname"] for r in rows]
-        finally:
-            await conn.close()
-        listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name"],
-                                capture_output=True, text=True, timeout=60)
-        prefix, exchange = self.env["OKADA_AMQP_QUEUE_PREFIX"], self.env["OKADA_AMQP_EXCHANGE"]
-        names = [q.strip() for q in listed.stdout.splitlines()
-                 if q.strip().startswith((prefix, exchange))]
-        connection = await aio_pika.connect(AMQP_URL, timeout=10)
-        try:
-            for name in names:
-                channel = await connection.channel()
-                with contextlib.suppress(aio_pika.exceptions.ChannelClosed):
-                    await channel.queue_delete(name)
-                if not channel.is_closed:
-                    await channel.close()
-            for suffix in ("", ".dlx", ".unrouted"):
-                channel = await connection.channel()
-                with contextlib.suppress(aio_pika.exceptions.ChannelClosed):
-                    await channel.exchange_delete(exchange + suffix)
-                if not channel.is_closed:
-                    await channel.close()
-        finally:
-            await connection.close()
-        done["queues"] = len(names)
-        client = redis.from_url(REDIS_URL)
-        try:
-            keys = [k async for k in client.scan_iter(match=self.env["OKADA_REDIS_PREFIX"] + "*")]
-            done["redis_keys"] = await client.delete(*keys) if keys else 0
-        finally:
-            await client.aclose()
-        return done
+        env = self.env
+        return {
+            "databases": await drop_databases(env["OKADA_DATABASE_PREFIX"]),
+            "queues": len(await purge_broker(env["OKADA_AMQP_EXCHANGE"],
+                                             env["OKADA_AMQP_QUEUE_PREFIX"])),
+            "redis_keys": await purge_redis(env["OKADA_REDIS_PREFIX"]),
+        }
 
 
 async def go_online(svc: Service, riders: list[uuid.UUID]) -> None:
