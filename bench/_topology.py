@@ -295,6 +295,20 @@ class Client:
 # -- setup ------------------------------------------------------------------------------------
 
 
+async def open_stores_after_hours(topo: Topology) -> None:
+    """Open, around the clock, the demo stores their hours close right now, as ``okada demo``
+    does (operations change the hours through the API): a benchmark must run at any hour.
+    Checkouts then wait (the benchmarks' probe loops) until orders and delivery got the
+    catalog event."""
+    import httpx
+
+    from okada.cli import demo
+
+    async with httpx.AsyncClient(base_url=topo.url, timeout=15.0) as client:
+        await demo.open_stores_after_hours(
+            demo.DemoContext(client=client, lang="en", out=lambda _line: None))
+
+
 async def sign_in(client: Any, count: int) -> list[tuple[str, str]]:
     """Sign ``count`` new customers in by OTP; return (token, E.164 phone) pairs.
 

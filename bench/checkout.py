@@ -73,6 +73,7 @@ from bench._topology import (
     drain,
     holds_of,
     inventory_engine,
+    open_stores_after_hours,
     order_body,
     queues_backlog,
     serve_gateway,
@@ -87,7 +88,8 @@ __all__ = [
     "AKWA", "AMQP_URL", "HOST", "IP_KEYED_LIMITS", "POSTGRES_ADMIN", "PYTHON", "REDIS_URL",
     "RESULTS", "ROOT", "Answer", "Client", "Step", "Topology", "_cleanup", "_cpu_groups",
     "_cpu_snapshot", "_env", "_progress", "_start", "_stop_all", "_wait_ready", "drain",
-    "holds_of", "inventory_engine", "main", "measure", "order_body", "oversell",
+    "holds_of", "inventory_engine", "main", "measure", "open_stores_after_hours", "order_body",
+    "oversell",
     "queues_backlog", "render", "run_step", "serve_gateway", "set_available", "sign_in",
     "sign_in_phones", "stock_of", "topology",
 ]
@@ -229,6 +231,7 @@ async def measure(args: argparse.Namespace, topo: Topology) -> dict[str, Any]:
         engine = await inventory_engine(topo)
         try:
             await set_available(engine, store_id, None, 1_000_000)
+            await open_stores_after_hours(topo)
             _progress(f"signing {args.customers} customers in")
             customers = await sign_in(client, args.customers)
             rng = random.Random(42)

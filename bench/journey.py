@@ -88,6 +88,7 @@ from bench._topology import (
     _progress,
     drain,
     inventory_engine,
+    open_stores_after_hours,
     order_body,
     set_available,
     sign_in,
@@ -591,6 +592,7 @@ async def measure(args: argparse.Namespace, topo: Topology) -> dict[str, Any]:
             await set_available(engine, store_id, None, 1_000_000)
         finally:
             await engine.dispose()
+        await open_stores_after_hours(topo)
         _progress(f"signing {args.customers} customers and the Akwa staff in")
         customers = await sign_in(client, args.customers)
         staff = (await sign_in_phones(client, [AKWA_STAFF_NATIONAL], "bench-journey"))[0][0]

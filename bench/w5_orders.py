@@ -85,6 +85,7 @@ from bench.checkout import (
     Topology,
     drain,
     inventory_engine,
+    open_stores_after_hours,
     order_body,
     set_available,
     sign_in,
@@ -238,6 +239,7 @@ class Bench:
         self.engine = await inventory_engine(self.topo)
         await set_available(self.engine, self.store_id, None, 10_000_000)
         count = max(self.args.clients, self.args.customers)
+        await open_stores_after_hours(self.topo)
         progress(f"signing {count} customers in")
         self.customers = await sign_in(client, count)
         # Orders learns the catalog from catalog's events: wait until a checkout passes.

@@ -7,10 +7,12 @@ holds, not only that the journeys returned.
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pyotp
@@ -23,6 +25,7 @@ from okada.cli.demo import (
     OPERATIONS_PASSWORD,
     OPERATIONS_TOTP_SECRET,
     DemoContext,
+    open_stores_after_hours,
     run_demo,
 )
 from okada.cli.main import main as cli_main
@@ -63,6 +66,44 @@ async def test_the_three_journeys_on_the_embedded_platform(
     print("\n".join(lines))
     assert exit_code == 0, "\n".join(lines)
     await assert_demo_outcome(ctx)
+
+
+async def test_the_demo_opens_the_stores_its_hours_close_but_not_a_closed_one(
+    demo_client: httpx.AsyncClient,
+) -> None:
+    """The demo works at any hour: outside a store's hours operations open it around the
+    clock; a store its staff closed stays closed."""
+    ctx = DemoContext(client=demo_client, lang="en", out=lambda _line: None)
+    ops = await ctx.sign_in_operations()
+    stores = {s["name"]: s for s in (await ctx.call("GET", "/v1/catalog/stores"))["data"]}
+    bastos, akwa = stores["Okada Bastos"], stores["Okada Akwa"]
+    # Given Bastos open only three days from now, and Akwa closed by its staff
+    later = (dt.datetime.now(ZoneInfo("Africa/Douala")).weekday() + 3) % 7
+    await ctx.call("PATCH", f"/v1/merchant/stores/{bastos['id']}", token=ops, json={
+        "opening_hours": [{"weekday": later, "opens": "10:00", "closes": "11:00"}]})
+    await ctx.call("PATCH", f"/v1/merchant/stores/{akwa['id']}", token=ops,
+                   json={"status": "closed"})
+    assert not (await ctx.call("GET", f"/v1/catalog/stores/{bastos['id']}"))["open_now"]
+
+    async def listed() -> bool | None:  # the gateway's cached list follows catalog's events
+        now = {s["id"]: s for s in (await ctx.call("GET", "/v1/catalog/stores"))["data"]}
+        gone = not now[bastos["id"]]["open_now"] and now[akwa["id"]]["status"] == "closed"
+        return True if gone else None
+
+    await ctx.wait_for("the store list to show both changes", listed)
+    # When the demo's first step runs
+    opened = await open_stores_after_hours(ctx)
+    # Then Bastos is open now, every day, and Akwa is not touched
+    assert bastos["id"] in opened and akwa["id"] not in opened
+
+    async def reopened() -> dict[str, object] | None:
+        store = await ctx.call("GET", f"/v1/catalog/stores/{bastos['id']}")
+        return dict(store) if store["open_now"] else None
+
+    assert len((await ctx.wait_for("Bastos open", reopened))["opening_hours"]) == 7
+    assert not (await ctx.call("GET", f"/v1/catalog/stores/{akwa['id']}"))["open_now"]
+    # And a second run finds nothing left to open
+    assert await open_stores_after_hours(ctx) == []
 
 
 async def test_demo_staff_exist_only_when_demo_data_is_seeded(

@@ -47,6 +47,7 @@ from okada.cli.demo import (
     DemoContext,
     StepFailed,
     mask,
+    open_stores_after_hours,
     wait_order,
 )
 from okada.infra.settings import default_port
@@ -151,9 +152,11 @@ async def place(ctx: DemoContext, journey: Journey) -> dict[str, Any]:
                                        expect=(201, 200), json=body,
                                        headers={"idempotency-key": journey.key}))
         except StepFailed as exc:
-            # Right after start orders may not know the seeded catalog yet: worth waiting.
+            # Right after start orders may not know the seeded catalog yet, nor delivery
+            # the hours open_stores_after_hours set: worth waiting.
             if exc.status == 409 and any(c in str(exc) for c in ("unknown_store",
-                                                                 "products_unavailable")):
+                                                                 "products_unavailable",
+                                                                 "store_closed")):
                 raise StepFailed(str(exc), status=503) from None
             raise
 
@@ -527,6 +530,7 @@ async def test_fifty_journeys_survive_a_broker_restart(topology: Topology) -> No
     prefix = topology.env["OKADA_DATABASE_PREFIX"]
     async with httpx.AsyncClient(base_url=topology.gateway, timeout=15.0) as client:
         ctx = new_context(client)
+        await open_stores_after_hours(ctx)
         phones = customer_phones(JOURNEYS)
         await sign_in_all(ctx, topology, [*phones, *(s["staff"] for s in STORES.values())])
         await wait_replicated(prefix, [ctx.user_ids[p] for p in phones])
@@ -641,6 +645,7 @@ async def test_broker_restart_at_each_momo_saga_step(topology: Topology) -> None
     prefix = topology.env["OKADA_DATABASE_PREFIX"]
     async with httpx.AsyncClient(base_url=topology.gateway, timeout=15.0) as client:
         ctx = new_context(client)
+        await open_stores_after_hours(ctx)
         phones = customer_phones(6)
         await sign_in_all(ctx, topology, phones)
         await wait_replicated(prefix, [ctx.user_ids[p] for p in phones])

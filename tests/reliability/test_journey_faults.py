@@ -48,6 +48,7 @@ from okada.cli.demo import (
     journey_cash,
     journey_momo,
     journey_orange_declined,
+    open_stores_after_hours,
 )
 from tests.support.journey_checks import StockLevels, assert_run_reconciled, stock_levels
 from tests.support.services import require_postgres, require_rabbitmq, require_redis
@@ -133,6 +134,7 @@ async def prepare(run: Run) -> None:
                     phones[operator].append(phone)
         people = {**STAFF, **RIDERS, **{p: "Client" for ps in phones.values() for p in ps}}
         await ctx.sign_in_operations()
+        await open_stores_after_hours(ctx)
         # One sign-in per phone, each reading the code sent after its own request (the
         # demo's sign_in_otp ignores every SMS that was there before the request).
         await asyncio.gather(*(ctx.sign_in_otp(phone, who) for phone, who in people.items()))
