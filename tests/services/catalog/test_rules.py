@@ -77,7 +77,9 @@ def test_bounding_box_holds_the_whole_area() -> None:
         (douala(10, 0, 30), LATE_FRIDAY, StoreStatus.OPEN, True),  # ...into Saturday
         (douala(10, 1, 0), LATE_FRIDAY, StoreStatus.OPEN, False),
         (douala(10, 23, 30), LATE_FRIDAY, StoreStatus.OPEN, False),  # no Saturday slot
-        (douala(11, 12, 0), [], StoreStatus.OPEN, False),  # no hours at all
+        # no hours declared: no limit (the one rule of okada.kernel.hours, as orders and
+        # delivery always applied it)
+        (douala(11, 12, 0), [], StoreStatus.OPEN, True),
     ],
 )
 def test_open_now_uses_douala_local_time(

@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from okada.contracts.catalog.v1 import OpeningSlot, StoreState, StoreUpdated
+from okada.kernel.clock import DOUALA
 from okada.services.delivery.application.geocoding import Quote, QuoteRequest
 from okada.services.delivery.domain.errors import PointOutsideCameroon
 from okada.services.delivery.domain.geo import Point
@@ -130,3 +131,27 @@ async def test_closed_unknown_stores_and_unplaceable_addresses(h: Harness) -> No
     assert (lost.serviceable, lost.reason) == (False, "address_not_found")
     with pytest.raises(PointOutsideCameroon):
         await quote(h, store, lat=48.85, lng=2.35)
+
+
+@pytest.mark.parametrize(
+    ("local", "expected"),
+    [
+        (dt.datetime(2026, 1, 9, 23, 30, tzinfo=DOUALA), True),  # Friday night
+        (dt.datetime(2026, 1, 10, 0, 30, tzinfo=DOUALA), True),  # ...past midnight into Saturday
+        (dt.datetime(2026, 1, 10, 2, 0, tzinfo=DOUALA), False),  # the closing minute is outside
+        (dt.datetime(2026, 1, 10, 23, 30, tzinfo=DOUALA), False),  # no Saturday slot
+    ],
+)
+def test_an_overnight_slot_is_open_past_midnight_as_catalog_and_orders_say(
+    local: dt.datetime, expected: bool
+) -> None:
+    """Delivery once compared HH:MM strings and refused Friday 18:00-02:00 after midnight
+    while catalog showed the store open: every service now applies one rule."""
+    from okada.services.delivery.application.geocoding import store_open
+    from okada.services.delivery.application.model import StoreRecord
+
+    store = StoreRecord(
+        store_id=uuid.uuid4(), version=1, name="Nuit", city="Douala", quartier="Akwa",
+        lat=AKWA[0], lng=AKWA[1], radius_m=3000, polygon=None, status="open", prep_minutes=10,
+        opening_hours=[{"weekday": 4, "opens": "18:00", "closes": "02:00"}])
+    assert store_open(store, local.astimezone(dt.UTC)) is expected

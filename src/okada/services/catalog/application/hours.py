@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
-from zoneinfo import ZoneInfo
 
+from okada.kernel.hours import hhmm_minutes, within_opening_hours
 from okada.services.catalog.application.errors import InvalidField
 from okada.services.catalog.application.model import OpeningSlot, StoreStatus
 
@@ -14,10 +14,7 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 MINUTES_PER_DAY = 24 * 60
 
 
-def minutes(hhmm: str) -> int:
-    """Return minutes since midnight of ``"HH:MM"`` (``"24:00"`` is 1440)."""
-    hours, _, mins = hhmm.partition(":")
-    return int(hours) * 60 + int(mins)
+minutes = hhmm_minutes
 
 
 def validate_hours(slots: Iterable[OpeningSlot]) -> list[OpeningSlot]:
@@ -51,7 +48,8 @@ def is_open(
     (``open`` or ``busy``) the store is open when the local time in ``timezone``
     (``Africa/Douala``, UTC+1 all year) falls in one of its slots. The opening minute is
     inside the slot, the closing minute is not; an overnight slot of Friday covers Friday
-    evening and Saturday early morning.
+    evening and Saturday early morning (the rule of :func:`okada.kernel.hours.within_opening_hours`,
+    shared with orders and delivery); a store without any slot has no limit.
 
     Args:
         status: The store's current status.
@@ -61,18 +59,6 @@ def is_open(
     """
     if status is StoreStatus.CLOSED:
         return False
-    local = at.astimezone(ZoneInfo(timezone))
-    now = local.hour * 60 + local.minute
-    today = local.weekday()
-    yesterday = (today - 1) % 7
-    for slot in slots:
-        opens, closes = minutes(slot.opens), minutes(slot.closes)
-        overnight = closes <= opens
-        if slot.weekday == today:
-            if not overnight and opens <= now < closes:
-                return True
-            if overnight and now >= opens:
-                return True
-        elif slot.weekday == yesterday and overnight and now < closes:
-            return True
-    return False
+    return within_opening_hours(
+        ({"weekday": s.weekday, "opens": s.opens, "closes": s.closes} for s in slots),
+        at, timezone)

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from okada.kernel import pluscode
-from okada.kernel.clock import Clock, to_local
+from okada.kernel.clock import Clock
 from okada.kernel.errors import Unavailable
+from okada.kernel.hours import within_opening_hours
 from okada.services.delivery.application.model import StoreRecord
 from okada.services.delivery.application.ports import DeliveryUnitOfWork, GeoIndex
 from okada.services.delivery.domain.errors import (
@@ -243,16 +244,8 @@ def _refused(reason: str, drop: Drop | None, straight: float | None = None) -> Q
 
 
 def store_open(store: StoreRecord, now: dt.datetime) -> bool:
-    """Open by status, and inside one of its opening slots (none declared: always open)."""
+    """Open by status, and inside one of its opening slots (none declared: always open; the
+    shared rule of :func:`okada.kernel.hours.within_opening_hours`, overnight slots included)."""
     if store.status == "closed" or store.deleted:
         return False
-    if not store.opening_hours:
-        return True
-    local = to_local(now)
-    hhmm = local.strftime("%H:%M")
-    for slot in store.opening_hours:
-        if int(slot.get("weekday", -1)) == local.weekday():
-            opens, closes = str(slot.get("opens", "")), str(slot.get("closes", ""))
-            if opens <= hhmm < closes:
-                return True
-    return False
+    return within_opening_hours(store.opening_hours, now)

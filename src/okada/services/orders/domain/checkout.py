@@ -8,9 +8,9 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from okada.kernel.errors import Unprocessable
+from okada.kernel.hours import within_opening_hours
 from okada.kernel.phone import Operator, parse_phone
 from okada.services.orders.domain.errors import (
     ContactPhoneInvalid,
@@ -129,27 +129,8 @@ def ensure_open(store: StoreInfo, now: dt.datetime) -> None:
     """
     if store.status not in ("open", "busy"):
         raise StoreClosed()
-    if not store.opening_hours:
-        return
-    local = now.astimezone(ZoneInfo(store.timezone or "Africa/Douala"))
-    minute = local.hour * 60 + local.minute
-    yesterday = (local.weekday() - 1) % 7
-    for slot in store.opening_hours:
-        opens, closes = _minutes(slot["opens"]), _minutes(slot["closes"])
-        weekday = int(slot["weekday"])
-        if opens <= closes:
-            if weekday == local.weekday() and opens <= minute < closes:
-                return
-        elif (weekday == local.weekday() and minute >= opens) or (
-            weekday == yesterday and minute < closes
-        ):
-            return
-    raise StoreClosed()
-
-
-def _minutes(text: str) -> int:
-    hours, _, minutes = text.partition(":")
-    return int(hours) * 60 + int(minutes or 0)
+    if not within_opening_hours(store.opening_hours, now, store.timezone or "Africa/Douala"):
+        raise StoreClosed()
 
 
 def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
