@@ -765,7 +765,13 @@ async def open_stores_after_hours(ctx: DemoContext) -> list[str]:
     orders, delivery and the gateway's cache by the catalog's events. A store whose staff set
     it ``closed`` stays closed. Returns the ids of the stores opened.
     """
-    stores = (await ctx.call("GET", "/v1/catalog/stores"))["data"]
+
+    async def listed() -> list[dict[str, Any]] | None:
+        # `okada up` loads the demo data once every process is ready: wait for the stores.
+        return list((await ctx.call("GET", "/v1/catalog/stores"))["data"]) or None
+
+    stores = await ctx.wait_for("the demo stores", listed, interval=0.5,
+                                seconds=ctx.warmup_seconds)
     closed = [s for s in stores if not s.get("open_now") and s.get("status") != "closed"]
     if not closed:
         return []
